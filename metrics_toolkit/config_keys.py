@@ -1,0 +1,148 @@
+"""Every runtime config key the toolkit knows, declared once as (key, default, help).
+
+This one table supplies the defaults, validates ``config set``, prints
+``metrics-toolkit config keys`` and is checked by a docs test. Values are JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from metrics_toolkit.errors import ConfigError, InvalidInterval, UnknownConfigKey
+from metrics_toolkit.intervals import Interval
+
+Validator = Callable[[Any], None]
+
+
+def _fail(key: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"Config {key!r} must be {expected} (got {value!r}).")
+
+
+def _string(key: str) -> Validator:
+    def check(value: Any) -> None:
+        if not isinstance(value, str) or not value:
+            raise _fail(key, "a non-empty string", value)
+
+    return check
+
+
+def _optional_string(key: str) -> Validator:
+    def check(value: Any) -> None:
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _fail(key, "a non-empty string or null", value)
+
+    return check
+
+
+def _positive_int(key: str) -> Validator:
+    def check(value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise _fail(key, "a whole number greater than 0", value)
+
+    return check
+
+
+def _interval(key: str) -> Validator:
+    def check(value: Any) -> None:
+        try:
+            Interval.parse(value)
+        except InvalidInterval as error:
+            raise ConfigError(f"Config {key!r}: {error}") from None
+
+    return check
+
+
+def _string_list(key: str) -> Validator:
+    def check(value: Any) -> None:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise _fail(key, "a list of strings", value)
+
+    return check
+
+
+def _number_map(key: str) -> Validator:
+    def check(value: Any) -> None:
+        if not isinstance(value, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+        ):
+            raise _fail(key, "an object of numbers", value)
+
+    return check
+
+
+def _string_map(key: str) -> Validator:
+    def check(value: Any) -> None:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise _fail(key, "an object of strings", value)
+
+    return check
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One known config key: its default, a one-line help, and its validator."""
+
+    key: str
+    default: Any
+    help: str
+    validate: Validator
+
+
+def _key(key: str, default: Any, help: str, make: Callable[[str], Validator]) -> ConfigKey:
+    return ConfigKey(key, default, help, make(key))
+
+
+CONFIG_KEYS: tuple[ConfigKey, ...] = (
+    _key(
+        "collector.interval", "10s", "Seconds between collection ticks (rollup syntax).", _interval
+    ),
+    _key(
+        "collector.enabled",
+        ["cpu", "memory", "disk", "diskio", "network", "processes", "sensors", "system"],
+        "Collectors to run, by name.",
+        _string_list,
+    ),
+    _key(
+        "collector.host", None, "Host label for snapshots (null: the hostname).", _optional_string
+    ),
+    _key("collector.batch_size", 10, "Snapshots written per database batch.", _positive_int),
+    _key("spool.path", "spool.db", "Local spool file for snapshots the database refused.", _string),
+    _key(
+        "spool.max_rows",
+        1_000_000,
+        "Most snapshots the spool keeps before dropping.",
+        _positive_int,
+    ),
+    _key("archive.path", "archive", "Directory (or fsspec URL) of the Parquet archive.", _string),
+    _key("report.output_dir", "reports", "Where reports are written.", _string),
+    _key(
+        "report.thresholds",
+        {"cpu.usage_percent": 90.0, "memory.usage_percent": 90.0, "disk.usage_percent": 85.0},
+        "Threshold per metric path that reports list as breaches.",
+        _number_map,
+    ),
+    _key(
+        "schedule.jobs",
+        {"collect": "*/1 * * * *", "archive": "30 * * * *", "report_daily": "0 6 * * *"},
+        "Cron expression per scheduled job.",
+        _string_map,
+    ),
+)
+
+KEYS: dict[str, ConfigKey] = {entry.key: entry for entry in CONFIG_KEYS}
+
+# Keys that were renamed or removed, with what to use instead.
+OBSOLETE_KEYS: dict[str, str] = {
+    "retention": "the archive policy: `metrics-toolkit policy set --retention-days N`",
+}
+
+
+def known_key(key: str) -> ConfigKey:
+    """The declaration of ``key``; a clear :class:`~metrics_toolkit.errors.UnknownConfigKey`."""
+    if key in KEYS:
+        return KEYS[key]
+    if key in OBSOLETE_KEYS:
+        raise UnknownConfigKey(f"Config key {key!r} is no longer used; use {OBSOLETE_KEYS[key]}.")
+    raise UnknownConfigKey(f"Unknown config key {key!r}. Known keys: {', '.join(sorted(KEYS))}.")

@@ -1,0 +1,202 @@
+"""Engines, sessions and database URLs: the only module that knows about dialects.
+
+The URL comes from, in order: an explicit argument (the CLI's ``--database-url``),
+``METRICS_TOOLKIT_DATABASE_URL``, ``DATABASE_URL``, and finally a SQLite file
+``metrics.db`` in the working directory, which needs no server at all.
+
+Plain ``postgresql://`` URLs use psycopg 3; ``sqlite://`` URLs use the standard library
+driver (and ``aiosqlite`` for the async engine). Passwords never appear in messages:
+use :func:`mask_url`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from metrics_toolkit.errors import DatabaseError, InvalidDatabaseURL
+
+ENV_VARS = ("METRICS_TOOLKIT_DATABASE_URL", "DATABASE_URL")
+DEFAULT_SQLITE_FILE = "metrics.db"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_SYNC_DRIVERS = {"postgresql": "psycopg", "sqlite": "pysqlite"}
+_ASYNC_DRIVERS = {"postgresql": "psycopg", "sqlite": "aiosqlite"}
+_ALIASES = {"postgres": "postgresql"}
+
+
+def resolve_url(url: str | URL | None = None) -> URL:
+    """The database URL to use, as a SQLAlchemy :class:`URL` with the sync driver set.
+
+    Raises :class:`InvalidDatabaseURL` (with the password masked) when it cannot be parsed
+    or names a backend other than SQLite or PostgreSQL.
+    """
+    if url is None:
+        url = next((os.environ[v] for v in ENV_VARS if os.environ.get(v)), None)
+    if url is None:
+        url = f"sqlite:///{DEFAULT_SQLITE_FILE}"
+    return _with_driver(_parse(url), _SYNC_DRIVERS)
+
+
+def _parse(url: str | URL) -> URL:
+    if isinstance(url, URL):
+        return url
+    try:
+        parsed = make_url(url.strip())
+    except (sa_exc.ArgumentError, ValueError) as error:
+        msg = (
+            f"Invalid database URL {_mask_text(url)!r}: {error}. Expected e.g. "
+            "sqlite:///metrics.db or postgresql://user:password@host:5432/dbname"
+        )
+        raise InvalidDatabaseURL(msg) from None
+    return parsed
+
+
+def _with_driver(url: URL, drivers: dict[str, str]) -> URL:
+    backend = _ALIASES.get(url.get_backend_name(), url.get_backend_name())
+    if backend not in drivers:
+        msg = (
+            f"Unsupported database {mask_url(url)!r}: metrics-toolkit supports sqlite:/// "
+            "and postgresql:// URLs"
+        )
+        raise InvalidDatabaseURL(msg)
+    return url.set(drivername=f"{backend}+{drivers[backend]}")
+
+
+def async_url(url: str | URL | None = None) -> URL:
+    """The same database with its async driver (psycopg async, aiosqlite)."""
+    return _with_driver(resolve_url(url), _ASYNC_DRIVERS)
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL as text with any password replaced by ``***`` (and no driver name)."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except (sa_exc.ArgumentError, ValueError):
+            return _mask_text(url)
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+
+
+def _mask_text(url: str) -> str:
+    """Best-effort masking for text that is not even a parseable URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def is_sqlite(bind: Engine | URL) -> bool:
+    url = bind.url if isinstance(bind, Engine) else bind
+    return url.get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
+    """A sync engine for ``url`` (see :func:`resolve_url`) with sensible settings.
+
+    SQLite gets WAL journaling, foreign keys and a 30 s busy timeout, so a collector and
+    a reader can share one file. PostgreSQL connections are checked before reuse.
+    """
+    resolved = resolve_url(url)
+    if is_sqlite(resolved):
+        _prepare_sqlite_file(resolved)
+        engine = create_engine(resolved, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("connect_args", {"connect_timeout": 10})
+    return create_engine(resolved, **kwargs)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """A session factory; the caller owns each session's scope and transaction."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_async_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngine:
+    """The async engine of the seed's pattern (psycopg async or aiosqlite)."""
+    resolved = async_url(url)
+    if is_sqlite(resolved):
+        _prepare_sqlite_file(resolved)
+        engine = create_async_engine(resolved, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(resolved, **kwargs)
+
+
+def make_async_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """``AsyncSessionLocal`` of the seed: ``async_sessionmaker(..., expire_on_commit=False)``."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def get_db(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """Yield one async session and close it afterwards (a FastAPI-style dependency).
+
+    Bind the factory first, e.g. ``functools.partial(get_db, AsyncSessionLocal)``.
+    """
+    async with session_factory() as session:
+        yield session
+
+
+def describe_error(error: BaseException) -> str:
+    """One line saying what a driver error means, without the SQL or a traceback."""
+    original = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(original).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
+
+
+def check_connection(engine: Engine) -> None:
+    """Open and close one connection; raise :class:`DatabaseError` in one clear line."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DatabaseError) as error:
+        msg = f"Cannot use database {mask_url(engine.url)}: {describe_error(error)}"
+        raise DatabaseError(msg) from None
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session in one transaction: committed on success, rolled back on error."""
+    with make_sessionmaker(engine)() as session, session.begin():
+        yield session
