@@ -55,11 +55,12 @@ def resolve_url(url: str | URL | None = None) -> URL:
 def _parse(url: str | URL) -> URL:
     if isinstance(url, URL):
         return url
+    text_url = str(url)
     try:
-        parsed = make_url(url.strip())
+        parsed = make_url(text_url.strip())
     except (sa_exc.ArgumentError, ValueError) as error:
         msg = (
-            f"Invalid database URL {_mask_text(url)!r}: {error}. Expected e.g. "
+            f"Invalid database URL {_mask_text(text_url)!r}: {error}. Expected e.g. "
             "sqlite:///metrics.db or postgresql://user:password@host:5432/dbname"
         )
         raise InvalidDatabaseURL(msg) from None
@@ -85,10 +86,11 @@ def async_url(url: str | URL | None = None) -> URL:
 def mask_url(url: str | URL) -> str:
     """The URL as text with any password replaced by ``***`` (and no driver name)."""
     if isinstance(url, str):
+        text_url = url
         try:
-            url = make_url(url)
+            url = make_url(text_url)
         except (sa_exc.ArgumentError, ValueError):
-            return _mask_text(url)
+            return _mask_text(text_url)
     return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 

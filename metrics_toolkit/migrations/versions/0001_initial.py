@@ -66,15 +66,17 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("retention_days", sa.Integer(), server_default="30", nullable=False),
         sa.Column("archive_enabled", sa.Boolean(), server_default=sa.text("true"), nullable=False),
-        sa.Column("downsample_after_days", sa.Integer(), server_default="7", nullable=False),
+        sa.Column("downsample_after_days", sa.Integer(), server_default="3", nullable=False),
         sa.Column("downsample_interval", sa.String(length=20), server_default="1h", nullable=False),
         sa.Column("last_archive_run", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), server_default=utcnow(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), server_default=utcnow(), nullable=False),
-        sa.CheckConstraint("retention_days > 0", name="ck_archive_policies_retention_positive"),
+        sa.CheckConstraint(
+            "retention_days > 0", name=op.f("ck_archive_policies_retention_positive")
+        ),
         sa.CheckConstraint(
             "downsample_after_days >= 0 AND downsample_after_days < retention_days",
-            name="ck_archive_policies_downsample_before_retention",
+            name=op.f("ck_archive_policies_downsample_before_retention"),
         ),
         sa.PrimaryKeyConstraint("id", name="pk_archive_policies"),
     )

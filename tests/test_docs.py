@@ -1,0 +1,49 @@
+"""Docs stay honest: every command has help with an example, every config key is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from metrics_toolkit.cli import main
+from metrics_toolkit.config_keys import CONFIG_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in sorted(group.commands.items()):
+        path = (*prefix, name)
+        found.append(path)
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, path))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=" ".join)
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    command: click.Command = main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    assert command.help, f"{' '.join(path)} has no help text"
+    if not isinstance(command, click.Group):
+        assert "Example:" in command.help, f"{' '.join(path)} help has no Example: line"
+
+
+def test_top_level_help_lists_groups() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    for name in main.commands:
+        assert name in result.output
+
+
+@pytest.mark.parametrize("entry", CONFIG_KEYS, ids=lambda e: e.key)
+def test_config_keys_are_documented(entry: object) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"`{entry.key}`" in readme, f"README does not document config key {entry.key}"  # type: ignore[attr-defined]
