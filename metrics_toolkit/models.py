@@ -69,7 +69,7 @@ class MetricsSnapshot(Base):
     """One collection tick: a nested JSON document of metrics at ``timestamp``.
 
     ``metric_data`` looks like ``{"host": "web-1", "cpu": {"usage_percent": 12.5}, ...}``.
-    The same (host, metric_type, timestamp) is stored at most once (a unique index over
+    The same raw (host, metric_type, timestamp) is stored at most once (a unique index over
     the host label inside the document), so replaying a spool cannot double data.
     """
 
@@ -89,10 +89,16 @@ class MetricsSnapshot(Base):
 
 
 # The identity of a snapshot. The host lives inside the document; each backend indexes
-# its own JSON extraction expression (a missing host counts as the empty string).
+# its own JSON extraction expression (a missing host counts as the empty string). Rolled-up
+# rows are left out: a late raw sample at a bucket's start must not clash with that
+# bucket's rollup row (the archive runner merges it on its next run).
 SNAPSHOT_HOST_SQL = {
     "postgresql": "(coalesce(metric_data ->> 'host', ''))",
     "sqlite": "(coalesce(json_extract(metric_data, '$.host'), ''))",
+}
+SNAPSHOT_RAW_SQL = {
+    "postgresql": "NOT (metric_data ? '_rollup')",
+    "sqlite": "json_type(metric_data, '$._rollup') IS NULL",
 }
 for _dialect, _host_sql in SNAPSHOT_HOST_SQL.items():
     Index(
@@ -101,6 +107,7 @@ for _dialect, _host_sql in SNAPSHOT_HOST_SQL.items():
         MetricsSnapshot.__table__.c.timestamp,
         text(_host_sql),
         unique=True,
+        **{f"{_dialect}_where": text(SNAPSHOT_RAW_SQL[_dialect])},
     ).ddl_if(dialect=_dialect)
 
 

@@ -206,3 +206,12 @@ def test_pydantic_validation_errors() -> None:
                 "updated_at": T0,
             }
         )
+
+
+def test_a_rollup_row_may_share_a_raw_rows_identity(session: Session) -> None:
+    session.add(make_snapshot(T0, host="a", cpu__usage_percent=1))
+    rolled = make_snapshot(T0, host="a", cpu__usage_percent=1)
+    rolled.metric_data = {**rolled.metric_data, "_rollup": {"interval": "1h", "samples": 1}}
+    session.add(rolled)
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(MetricsSnapshot)) == 2

@@ -21,6 +21,10 @@ HOST_SQL = {
     "postgresql": "(coalesce(metric_data ->> 'host', ''))",
     "sqlite": "(coalesce(json_extract(metric_data, '$.host'), ''))",
 }
+RAW_SQL = {
+    "postgresql": "NOT (metric_data ? '_rollup')",
+    "sqlite": "json_type(metric_data, '$._rollup') IS NULL",
+}
 
 
 def upgrade() -> None:
@@ -51,6 +55,7 @@ def upgrade() -> None:
             "metrics_snapshots",
             ["metric_type", "timestamp", sa.text(HOST_SQL[dialect])],
             unique=True,
+            **{f"{dialect}_where": sa.text(RAW_SQL[dialect])},
         )
 
     op.create_table(
