@@ -65,3 +65,11 @@ class UnknownCollector(MetricsToolkitError, ValueError):
 
 class UnknownMetric(MetricsToolkitError, ValueError):
     """A metric path that is not valid or not present."""
+
+
+class InvalidArgument(MetricsToolkitError, ValueError):
+    """An argument outside what a function accepts (a naive datetime, a count below 1...)."""
+
+
+class SpoolError(MetricsToolkitError):
+    """The collector's local spool file cannot be opened or used."""
