@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from metrics_toolkit.documents import split_path
+
 Kind = Literal["gauge", "rate", "counter"]
 KINDS: tuple[Kind, ...] = ("gauge", "rate", "counter")
 
@@ -180,7 +182,8 @@ CATALOG: tuple[MetricSpec, ...] = (
 
 
 def _split(path: str) -> tuple[str, ...]:
-    return tuple(path.split("."))
+    # Paths escape dots inside keys ("a\\.b"): split them the way documents does.
+    return split_path(path)
 
 
 _SPLIT_CATALOG: tuple[tuple[tuple[str, ...], MetricSpec], ...] = tuple(
