@@ -107,7 +107,20 @@ for _dialect, _host_sql in SNAPSHOT_HOST_SQL.items():
         MetricsSnapshot.__table__.c.timestamp,
         text(_host_sql),
         unique=True,
-        **{f"{_dialect}_where": text(SNAPSHOT_RAW_SQL[_dialect])},
+        **{f"{_dialect}_where": text(SNAPSHOT_RAW_SQL[_dialect])},  # type: ignore[arg-type]
+    ).ddl_if(dialect=_dialect)
+
+# Rolled-up rows are few (one per host and bucket): a partial index finds them at once, so
+# queries that treat them apart from raw rows do not scan the table.
+SNAPSHOT_ROLLUP_SQL = {
+    "postgresql": "metric_data ? '_rollup'",
+    "sqlite": "json_type(metric_data, '$._rollup') IS NOT NULL",
+}
+for _dialect, _rollup_sql in SNAPSHOT_ROLLUP_SQL.items():
+    Index(
+        "ix_metrics_snapshots_rollups",
+        MetricsSnapshot.__table__.c.timestamp,
+        **{f"{_dialect}_where": text(_rollup_sql)},  # type: ignore[arg-type]
     ).ddl_if(dialect=_dialect)
 
 
@@ -187,6 +200,59 @@ class ArchivePolicy(Base):
         )
 
 
+class ArchiveRun(Base):
+    """One run of the archive policy: when, what it did, how it ended.
+
+    ``status`` is ``running`` while it works, then ``completed`` or ``failed``; a run found
+    ``running`` by a later run (which holds the lock, so the first is gone) is marked
+    ``interrupted``. ``watermark`` is the end of the last range the run committed.
+    """
+
+    __tablename__ = "archive_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(server_default=utcnow())
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    policy_now: Mapped[datetime]
+    policy: Mapped[dict[str, Any]]
+    rows_archived: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rolled_up: Mapped[int] = mapped_column(Integer, default=0)
+    rollups_written: Mapped[int] = mapped_column(Integer, default=0)
+    rows_deleted: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    watermark: Mapped[datetime | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+
+    def __repr__(self) -> str:
+        return (
+            f"ArchiveRun(id={self.id!r}, status={self.status!r}, started_at={self.started_at!r}, "
+            f"rows_rolled_up={self.rows_rolled_up!r}, rows_deleted={self.rows_deleted!r})"
+        )
+
+
+class ArchiveFile(Base):
+    """A Parquet file of the archive, recorded in the transaction that removed its rows.
+
+    A file is first written under a pending name; it is renamed to ``path`` once this row
+    is committed (``finalized``). Pending files without a row are from runs that died
+    before committing: their rows are still in the database, so the files are discarded.
+    """
+
+    __tablename__ = "archive_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    path: Mapped[str] = mapped_column(String(1000), unique=True)
+    pending_path: Mapped[str] = mapped_column(String(1000))
+    rows: Mapped[int] = mapped_column(Integer)
+    finalized: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
+
+    def __repr__(self) -> str:
+        return f"ArchiveFile(path={self.path!r}, rows={self.rows!r}, finalized={self.finalized!r})"
+
+
 def validate_policy_values(
     *, retention_days: int, downsample_after_days: int, downsample_interval: str
 ) -> None:
@@ -225,7 +291,9 @@ def _validate_policy_before_write(
 
 
 __all__ = [
+    "ArchiveFile",
     "ArchivePolicy",
+    "ArchiveRun",
     "Base",
     "Config",
     "MetricsSnapshot",

@@ -15,21 +15,22 @@ from metrics_toolkit.errors import DatabaseError
 from metrics_toolkit.models import Base
 
 EXPRESSION_INDEX = "uq_metrics_snapshots_identity"
+PARTIAL_INDEXES = {EXPRESSION_INDEX, "ix_metrics_snapshots_rollups"}
 
 
 def _skip_expression_index(obj: object, name: str | None, type_: str, *args: object) -> bool:
-    # Expression indexes are compared by _expression_index_sql below: alembic cannot
+    # Expression and partial indexes are compared by _index_sql below: alembic cannot
     # reflect them on SQLite, and PostgreSQL normalises their text.
-    return not (type_ == "index" and name == EXPRESSION_INDEX)
+    return not (type_ == "index" and name in PARTIAL_INDEXES)
 
 
-def _expression_index_sql(engine: Engine) -> str:
+def _index_sql(engine: Engine, name: str = EXPRESSION_INDEX) -> str:
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             sql = "SELECT sql FROM sqlite_master WHERE type='index' AND name=:n"
         else:
             sql = "SELECT indexdef FROM pg_indexes WHERE indexname=:n"
-        return str(connection.execute(text(sql), {"n": EXPRESSION_INDEX}).scalar_one())
+        return str(connection.execute(text(sql), {"n": name}).scalar_one())
 
 
 def test_migrated_schema_equals_models(engine: Engine) -> None:
@@ -45,7 +46,9 @@ def test_migrated_schema_equals_models(engine: Engine) -> None:
             },
         )
         assert compare_metadata(context, Base.metadata) == []
-    index_sql = _expression_index_sql(engine).lower()
+    rollups_sql = _index_sql(engine, "ix_metrics_snapshots_rollups").lower()
+    assert "_rollup" in rollups_sql and "timestamp" in rollups_sql and "where" in rollups_sql
+    index_sql = _index_sql(engine).lower()
     assert "unique" in index_sql and "metric_type" in index_sql and "host" in index_sql
     assert "_rollup" in index_sql  # partial: raw rows only
 

@@ -55,7 +55,7 @@ def upgrade() -> None:
             "metrics_snapshots",
             ["metric_type", "timestamp", sa.text(HOST_SQL[dialect])],
             unique=True,
-            **{f"{dialect}_where": sa.text(RAW_SQL[dialect])},
+            **{f"{dialect}_where": sa.text(RAW_SQL[dialect])},  # type: ignore[arg-type]
         )
 
     op.create_table(

@@ -1,0 +1,142 @@
+"""load_frame on 1,000,000 snapshots (about 25 leaves each) beside hand-written baselines.
+
+Issue 4's figures, each measured in its own child process (wall time and peak RSS):
+
+- full resolution, 10 metrics: load_frame vs the seed-style path (ORM objects +
+  ``pd.json_normalize``; measured on ``--seed-rows`` and scaled linearly) and vs a
+  hand-written ``COPY (SELECT ts, (metric_data->'cpu'->>'usage_percent')::float8, ...)``;
+- ``interval="1h"``, 10 metrics over all rows: load_frame vs the seed path + ``resample`` and
+  vs a hand-written ``date_bin`` GROUP BY;
+- the same on SQLite against its own hand-written SQL (no target yet).
+
+    python -m benchmarks.bench_frames --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from benchmarks import datasets
+from benchmarks.harness import Report, run_child
+
+
+def measure(name: str, url: str, seed_rows: int = 0) -> tuple[float, float, int]:
+    """(seconds, peak MiB, result rows) of one job in a fresh child process."""
+    child = run_child(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_frames",
+            "--job",
+            name,
+            "--url",
+            url,
+            "--seed-rows",
+            str(seed_rows),
+        ]
+    )
+    if child.returncode != 0:
+        raise SystemExit(f"{name} failed")
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    return result["seconds"], child.peak_rss_bytes / 2**20, result["rows"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--seed-rows",
+        type=int,
+        default=100_000,
+        help="rows for the seed-style path (slow), scaled to --rows",
+    )
+    parser.add_argument("--fresh", action="store_true", help="rebuild the data sets")
+    parser.add_argument("--skip-sqlite", action="store_true")
+    args = parser.parse_args(argv)
+
+    n = args.rows
+    url = datasets.postgres(n, fresh=args.fresh)
+    scale = n / min(args.seed_rows, n)
+    report = Report(
+        f"load_frame, 10 metrics, {n:,} snapshots (PostgreSQL)",
+        note=f"seed-style path measured on {min(args.seed_rows, n):,} rows, scaled x{scale:g}",
+    )
+    ours_full, ours_full_mb, _ = measure("ours_full", url)
+    copy_full, copy_mb, _ = measure("copy_full", url)
+    seed_full, seed_mb, _ = measure("seed_full", url, args.seed_rows)
+    report.add(
+        "full resolution: load_frame",
+        ours_full,
+        "s",
+        baseline=("hand-written COPY", copy_full),
+        max_ratio=1.3,
+    )
+    report.add(
+        "full resolution: seed path / load_frame",
+        seed_full * scale / ours_full,
+        "x",
+        min_value=20,
+        note=f"seed path ~{seed_full * scale:.0f} s, ~{seed_mb * scale / 1024:.1f} GiB scaled",
+    )
+    report.add(
+        "full resolution: peak memory",
+        ours_full_mb,
+        "MiB",
+        baseline=("hand-written COPY", copy_mb),
+        max_value=1024,
+    )
+    ours_1h, ours_1h_mb, buckets = measure("ours_1h", url)
+    bin_1h, bin_mb, _ = measure("datebin_1h", url)
+    seed_1h, _, _ = measure("seed_1h", url, args.seed_rows)
+    report.add(
+        "1h buckets: load_frame",
+        ours_1h,
+        "s",
+        baseline=("hand-written date_bin", bin_1h),
+        max_ratio=1.3,
+        note=f"{buckets:,} buckets",
+    )
+    report.add(
+        "1h buckets: seed path + resample / load_frame",
+        seed_1h * scale / ours_1h,
+        "x",
+        min_value=40,
+    )
+    report.add(
+        "1h buckets: peak memory",
+        ours_1h_mb,
+        "MiB",
+        baseline=("hand-written date_bin", bin_mb),
+        max_value=250,
+    )
+    report.print()
+    if not args.skip_sqlite:
+        surl = datasets.sqlite(n, fresh=args.fresh)
+        lite = Report(f"load_frame, 10 metrics, {n:,} snapshots (SQLite)", note="no target yet")
+        ours, ours_mb, _ = measure("ours_full", surl)
+        base, base_mb, _ = measure("sqlite_full_sql", surl)
+        lite.add(
+            "full resolution: load_frame", ours, "s", baseline=("hand-written json_extract", base)
+        )
+        lite.add(
+            "full resolution: peak memory",
+            ours_mb,
+            "MiB",
+            baseline=("hand-written json_extract", base_mb),
+        )
+        ours, ours_mb, _ = measure("ours_1h", surl)
+        base, base_mb, _ = measure("sqlite_1h_sql", surl)
+        lite.add("1h buckets: load_frame", ours, "s", baseline=("hand-written GROUP BY", base))
+        lite.add(
+            "1h buckets: peak memory", ours_mb, "MiB", baseline=("hand-written GROUP BY", base_mb)
+        )
+        lite.print()
+        report.rows.extend(lite.rows)
+    report.write_json("benchmarks/results/frames.json")
+    return report.exit_code(strict=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
