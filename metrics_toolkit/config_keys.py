@@ -80,6 +80,30 @@ def _string_map(key: str) -> Validator:
     return check
 
 
+def _thresholds(key: str) -> Validator:
+    def check(value: Any) -> None:
+        # Imported here: the rule parser lives with the reports, which import pandas.
+        from metrics_toolkit.reporting.breaches import parse_rules
+
+        try:
+            parse_rules(value)
+        except ConfigError as error:
+            msg = f"Config {key!r} must be an object of numbers or rules ({error})"
+            raise ConfigError(msg) from None
+
+    return check
+
+
+def _schedule_jobs(key: str) -> Validator:
+    def check(value: Any) -> None:
+        # Imported here: only validating this key needs the scheduler (and APScheduler).
+        from metrics_toolkit.scheduler import parse_jobs
+
+        parse_jobs(value)
+
+    return check
+
+
 @dataclass(frozen=True)
 class ConfigKey:
     """One known config key: its default, a one-line help, and its validator."""
@@ -119,15 +143,33 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     _key("report.output_dir", "reports", "Where reports are written.", _string),
     _key(
         "report.thresholds",
-        {"cpu.usage_percent": 90.0, "memory.usage_percent": 90.0, "disk.usage_percent": 85.0},
-        "Threshold per metric path that reports list as breaches.",
-        _number_map,
+        {
+            "cpu.usage_percent": {"above": 90.0, "for": "5min"},
+            "memory.usage_percent": {"above": 90.0, "for": "5min"},
+            "disk.mounts.*.usage_percent": {"above": 85.0},
+        },
+        "Breach rules per metric path ('*' matches one segment): a threshold, or "
+        '{"above": N, "for": "5min"} for a sustained breach.',
+        _thresholds,
     ),
     _key(
         "schedule.jobs",
-        {"collect": "*/1 * * * *", "archive": "30 * * * *", "report_daily": "0 6 * * *"},
-        "Cron expression per scheduled job.",
-        _string_map,
+        {
+            "collect": "* * * * *",
+            "archive": "30 * * * *",
+            "report_daily": {"cron": "0 6 * * *", "job": "report", "period": "24h"},
+            "report_weekly": {"cron": "0 7 * * MON", "job": "report", "period": "7d"},
+        },
+        "Jobs of `metrics-toolkit schedule`: name -> cron expression, or an object with "
+        "cron, job (collect, archive, report) and report options.",
+        _schedule_jobs,
+    ),
+    _key(
+        "schedule.state_path",
+        "schedule-state.json",
+        "File where `metrics-toolkit schedule` records each job's last run (catch-up after "
+        "downtime).",
+        _string,
     ),
 )
 

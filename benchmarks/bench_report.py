@@ -1,0 +1,172 @@
+"""The 30-day report (HTML + PDF + JSON) from N snapshots in PostgreSQL, beside its one load.
+
+Figures, each beside a baseline measured in the same run:
+
+- the whole report: ``build_report`` (every database read and section) plus
+  ``write_report`` (HTML, PDF and JSON rendered and written, index refreshed), against the
+  one ``load_frame`` call the report needs (same range, metrics, detail width and
+  statistics) — target: at most 3x;
+- the parts (informative): ``build_report`` alone, and each renderer.
+
+Data: full generated documents (every collector's leaves, top-process lists at whole
+minutes), 4 hosts at 10 s, the newest ``--rows`` of them, in a database
+``mt_bench_report_<rows>`` that later runs reuse (``--fresh`` rebuilds it). 1,000,000 rows
+are about 29 days, so the 30-day report covers all of them.
+
+Run: ``python -m benchmarks.bench_report [--rows 1000000] [--repeat 3] [--strict]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from rich.console import Console
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import exc as sa_exc
+
+from benchmarks.harness import Report, Stopwatch, measure_interleaved
+from metrics_toolkit.db import make_engine, resolve_url
+from metrics_toolkit.frames import load_frame
+from metrics_toolkit.generator import SnapshotRow, count_history, generate_history
+from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.migrate import upgrade
+from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.reporting import build_report, render_html, render_json, render_pdf
+from metrics_toolkit.reporting.buckets import STATS, metrics_of
+from metrics_toolkit.reporting.files import write_report
+
+END = datetime(2026, 6, 1, tzinfo=UTC)
+HOSTS = 4
+STEP_SECONDS = 10
+PG_ADMIN = os.environ.get("METRICS_TOOLKIT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+def rows(n: int) -> Iterator[list[SnapshotRow]]:
+    """The newest ``n`` generated rows before END, in chunks (the oldest ones are dropped)."""
+    span = timedelta(seconds=STEP_SECONDS * (n // HOSTS + 2000))
+    start = END - span
+    drop = max(0, count_history(start=start, end=END, interval=f"{STEP_SECONDS}s", hosts=HOSTS) - n)
+    for chunk in generate_history(
+        start=start, end=END, interval=f"{STEP_SECONDS}s", hosts=HOSTS, seed=5, chunk_size=5000
+    ):
+        if drop >= len(chunk):
+            drop -= len(chunk)
+            continue
+        yield chunk[drop:]
+        drop = 0
+
+
+def database(n: int, *, fresh: bool) -> str:
+    """A PostgreSQL database holding the newest ``n`` rows; made once, then reused."""
+    name = f"mt_bench_report_{n}"
+    url = f"{PG_ADMIN}/{name}"
+    admin = create_engine(resolve_url(f"{PG_ADMIN}/postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).scalar()
+        if exists and not fresh and _count(url) == n:
+            admin.dispose()
+            return url
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    engine = make_engine(url)
+    upgrade(engine)
+    started = time.perf_counter()
+    result = write_snapshots(engine, rows(n))
+    print(f"Ingested {result.inserted:,} rows in {time.perf_counter() - started:.0f} s")
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text("VACUUM ANALYZE metrics_snapshots")
+        )
+    engine.dispose()
+    return url
+
+
+def _count(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(select(func.count(MetricsSnapshot.id))).scalar_one())
+    except sa_exc.SQLAlchemyError:
+        return -1
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--fresh", action="store_true", help="rebuild the data set")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+
+    url = database(args.rows, fresh=args.fresh)
+    engine = make_engine(url)
+    out = tempfile.mkdtemp(prefix="bench-report-")
+    first = build_report(engine, period="30d", end=END)  # also warms the caches
+    paths = metrics_of(first.detail)
+
+    def one_load() -> object:
+        return load_frame(
+            engine,
+            first.start,
+            first.end,
+            metrics=paths,
+            interval=first.detail_interval,
+            stats=STATS,
+            by_host=True,
+        )
+
+    def whole_report() -> object:
+        report = build_report(engine, period="30d", end=END)
+        return write_report(report, out, formats=("html", "pdf", "json"))
+
+    timings = measure_interleaved(
+        {"load": one_load, "report": whole_report}, repeat=args.repeat, warmup=1
+    )
+    parts = {}
+    with Stopwatch() as sw:
+        report = build_report(engine, period="30d", end=END)
+    parts["build"] = sw.wall
+    for name, render in (("html", render_html), ("pdf", render_pdf), ("json", render_json)):
+        with Stopwatch() as sw:
+            render(report)
+        parts[name] = sw.wall
+    engine.dispose()
+
+    load = timings["load"].median
+    baseline = ("the one load_frame it needs", load)
+    table = Report(
+        f"30-day report from {args.rows:,} snapshots in PostgreSQL ({HOSTS} hosts, 10 s)",
+        note=(
+            f"median of {args.repeat} interleaved runs; {len(paths)} metrics x "
+            f"{len(STATS)} stats at {first.detail_interval}, charts at {first.interval}, "
+            f"{len(first.detail):,} detail buckets"
+        ),
+    )
+    table.add(
+        "report total: build + html + pdf + json written",
+        timings["report"].median,
+        "s",
+        baseline=baseline,
+        max_ratio=3.0,
+    )
+    table.add("  build_report (all reads and sections)", parts["build"], "s", baseline=baseline)
+    for name in ("html", "pdf", "json"):
+        table.add(f"  render_{name}", parts[name], "s", baseline=baseline)
+    table.print(Console() if sys.stdout.isatty() else Console(width=140))
+    table.write_json(f"benchmarks/results/report-{args.rows}.json")
+    return table.exit_code(strict=args.strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,515 @@
+"""``metrics-toolkit schedule``: collection, the archive policy and reports in one process.
+
+Jobs come from config ``schedule.jobs``: ``{name: spec}`` where a spec is a cron
+expression, or an object::
+
+    {"cron": "0 6 * * *", "job": "report", "period": "24h",
+     "formats": ["html", "pdf"], "host": null, "interval": null}
+
+``job`` is ``collect``, ``archive`` or ``report``; with a bare cron string it comes from
+the name (``collect``, ``archive``, ``report_daily``...). A report's ``period`` defaults
+from the name too (``daily`` 24h, ``weekly`` 7d, ``monthly`` 30d, else 24h).
+
+Cron expressions have 5 fields (minute hour day-of-month month day-of-week, as crontab;
+day of week 0 or 7 is Sunday, names MON..SUN work) or 6 with a leading seconds field
+(``*/10 * * * * *``: every 10 seconds). Times are UTC.
+
+How jobs run (APScheduler 3, a background scheduler and a thread pool):
+
+- never two runs of one job at once (``max_instances=1``, and a per-job lock shared with
+  catch-up runs); a run that would overlap is skipped and logged;
+- runs missed while the process was busy are coalesced into one; runs missed while it was
+  down are caught up once at start, from the last run times it keeps in the state file
+  (config ``schedule.state_path``); the collector is never caught up (the past cannot be
+  collected);
+- ``collect`` takes one snapshot through :class:`~metrics_toolkit.daemon.CollectionDaemon`
+  (spool, retries and idempotent writes included), timestamped at the second the job
+  fired; one :class:`~metrics_toolkit.collectors.Collector` lives across runs so rates are
+  per second over the time between runs;
+- ``archive`` is :func:`~metrics_toolkit.archive.run_archive`;
+- ``report`` writes :func:`~metrics_toolkit.reporting.build_report` of the period ending
+  at the fire time into config ``report.output_dir`` (and refreshes its index.html).
+
+:func:`serve` runs until SIGTERM or SIGINT, then lets running jobs finish (a collector run
+stops after its tick) and returns. A second signal ends the process at once. Each job
+run logs one line; expected failures log one line without a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Engine
+from sqlalchemy import exc as sa_exc
+
+from metrics_toolkit.errors import ConfigError, MetricsToolkitError
+
+# The job runners import the daemon, archive and report stacks where they run them:
+# validating a `schedule.jobs` value (config set) only needs the parsers here.
+if TYPE_CHECKING:
+    from metrics_toolkit.collectors import Collector
+    from metrics_toolkit.daemon import CollectionDaemon, DaemonSettings
+
+log = logging.getLogger(__name__)
+
+JOB_KINDS = ("collect", "archive", "report")
+REPORT_FORMATS = ("html", "pdf", "json")
+#: Seconds a run may start late (the process was busy) and still run, coalesced.
+MISFIRE_GRACE_SECONDS = 3600
+#: Missed fire times examined at start to find the latest one (beyond: now).
+_CATCH_UP_SCAN = 10_000
+_PERIOD_BY_NAME = (("daily", "24h"), ("weekly", "7d"), ("monthly", "30d"))
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FORMS = (
+    "5 fields (minute hour day-of-month month day-of-week, e.g. '0 6 * * *') or 6 with "
+    "leading seconds (e.g. '*/10 * * * * *')"
+)
+
+
+# --------------------------------------------------------------------------------------
+# Job specs
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One configured job: its name, kind, cron expression and report options."""
+
+    name: str
+    kind: str
+    cron: str
+    period: str = "24h"
+    formats: tuple[str, ...] = REPORT_FORMATS
+    host: str | None = None
+    interval: str | None = None
+
+    @property
+    def trigger(self) -> CronTrigger:
+        return cron_trigger(self.cron)
+
+    @property
+    def resolution(self) -> int:
+        """Seconds between possible fire times: 1 with a seconds field, else 60."""
+        return 1 if len(self.cron.split()) == 6 else 60
+
+    def describe(self) -> str:
+        """What the job does, in a few words (for ``schedule --list``)."""
+        if self.kind == "report":
+            who = self.host if self.host is not None else "all hosts"
+            return f"report of the last {self.period}, {who}, {', '.join(self.formats)}"
+        if self.kind == "collect":
+            return "one snapshot"
+        return "apply the archive policy"
+
+
+def _weekdays(field_text: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler weekday names.
+
+    APScheduler 3 numbers days from Monday = 0; names are unambiguous, so numbers are
+    translated to names (``1-5`` -> ``mon,tue,wed,thu,fri``).
+    """
+    if field_text in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in field_text.lower().split(","):
+        body, _, step_text = part.partition("/")
+        if step_text and not (step_text.isdigit() and int(step_text) > 0):
+            raise ValueError(f"bad step in day of week {part!r}")
+        step = int(step_text) if step_text else 1
+        if body == "*":
+            lo, hi = 0, 6
+        else:
+            first, _, last = body.partition("-")
+            lo = _weekday(first)
+            hi = _weekday(last) if last else (6 if step_text else lo)
+        if hi < lo:
+            raise ValueError(f"day of week range {body!r} runs backwards")
+        days.update(d % 7 for d in range(lo, hi + 1, step))
+    return ",".join(_WEEKDAYS[d] for d in sorted(days))
+
+
+def _weekday(token: str) -> int:
+    token = token.strip()
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)
+    if token[:3] in _WEEKDAYS and len(token) >= 3:
+        return _WEEKDAYS.index(token[:3])
+    raise ValueError(f"unknown day of week {token!r} (use 0-7 or MON..SUN)")
+
+
+def cron_trigger(expression: str) -> CronTrigger:
+    """An APScheduler trigger (UTC) for a 5- or 6-field cron expression.
+
+    Raises :class:`~metrics_toolkit.errors.ConfigError` naming what is wrong.
+    """
+    fields = expression.split() if isinstance(expression, str) else []
+    if len(fields) not in (5, 6):
+        raise ConfigError(f"Invalid cron expression {expression!r}: expected {_CRON_FORMS}.")
+    second = fields[0] if len(fields) == 6 else "0"
+    minute, hour, day, month, weekday = fields[-5:]
+    try:
+        return CronTrigger(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_weekdays(weekday),
+            timezone=UTC,
+        )
+    except ValueError as error:
+        msg = f"Invalid cron expression {expression!r}: {error}; expected {_CRON_FORMS}."
+        raise ConfigError(msg) from None
+
+
+def _kind_from_name(name: str) -> str | None:
+    return next((kind for kind in JOB_KINDS if name.startswith(kind)), None)
+
+
+def parse_jobs(value: Any) -> list[JobSpec]:
+    """The job specs of a ``schedule.jobs`` config value, validated (see module docstring)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            "Config 'schedule.jobs' must be an object of name -> cron expression or job "
+            f"object (got {value!r})."
+        )
+    return [_parse_job(str(name), spec) for name, spec in value.items()]
+
+
+def _parse_job(name: str, spec: Any) -> JobSpec:
+    where = f"schedule.jobs[{name!r}]"
+    if isinstance(spec, str):
+        spec = {"cron": spec}
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("cron"), str):
+        raise ConfigError(f"{where} must be a cron expression or an object with 'cron'.")
+    allowed = {"cron", "job", "period", "formats", "host", "interval"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; use {sorted(allowed)}.")
+    kind = spec.get("job") or _kind_from_name(name)
+    if kind not in JOB_KINDS:
+        raise ConfigError(
+            f"{where}: set 'job' to one of {', '.join(JOB_KINDS)} (or start the name with one)."
+        )
+    try:
+        cron_trigger(spec["cron"])
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    default_period = next((p for word, p in _PERIOD_BY_NAME if word in name), "24h")
+    period = spec.get("period", default_period)
+    formats = spec.get("formats", list(REPORT_FORMATS))
+    host = spec.get("host")
+    interval = spec.get("interval")
+    _check_report_options(where, period, formats, host, interval)
+    return JobSpec(name, kind, spec["cron"], period, tuple(formats), host, interval)
+
+
+def _check_report_options(where: str, period: Any, formats: Any, host: Any, interval: Any) -> None:
+    from metrics_toolkit.intervals import Interval  # light; kept local with its siblings
+
+    try:
+        Interval.parse(period)
+        if interval is not None:
+            Interval.parse(interval)
+    except MetricsToolkitError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if (
+        not isinstance(formats, list | tuple)
+        or not formats
+        or any(f not in REPORT_FORMATS for f in formats)
+    ):
+        raise ConfigError(
+            f"{where}: 'formats' must be a list from {', '.join(REPORT_FORMATS)} (got {formats!r})."
+        )
+    if host is not None and not isinstance(host, str):
+        raise ConfigError(f"{where}: 'host' must be a host label or null (got {host!r}).")
+
+
+def next_run(spec: JobSpec, now: datetime | None = None) -> datetime | None:
+    """The job's next fire time after ``now`` (UTC), or None if it never fires again."""
+    moment = now or datetime.now(UTC)
+    fire: datetime | None = spec.trigger.get_next_fire_time(None, moment)
+    return fire
+
+
+def latest_missed(spec: JobSpec, last_run: datetime, now: datetime) -> datetime | None:
+    """The latest fire time in ``(last_run, now]``, or None when none was missed."""
+    trigger = spec.trigger
+    fire = trigger.get_next_fire_time(None, last_run + timedelta(seconds=1))
+    if fire is None or fire > now:
+        return None
+    for _ in range(_CATCH_UP_SCAN):
+        following = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+        if following is None or following > now:
+            return fire  # type: ignore[no-any-return]
+        fire = following
+    return now.replace(microsecond=0)
+
+
+# --------------------------------------------------------------------------------------
+# State: the last run of each job, to catch up after downtime
+
+
+def read_state(path: Path) -> dict[str, datetime]:
+    """``{job name: last scheduled run}`` from the state file ({} when absent or unreadable)."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    if isinstance(raw, dict):
+        for name, text in raw.items():
+            with contextlib.suppress(TypeError, ValueError):
+                out[str(name)] = datetime.fromisoformat(text).astimezone(UTC)
+    return out
+
+
+def _write_state(path: Path, state: Mapping[str, datetime]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps({k: v.isoformat() for k, v in sorted(state.items())}))
+    os.replace(temporary, path)
+
+
+# --------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass
+class Schedule:
+    """The configured jobs and what they need; :meth:`start` runs them in the background.
+
+    ``collector`` settings (from :func:`metrics_toolkit.daemon.load_settings`) are needed
+    only when a ``collect`` job exists.
+    """
+
+    engine: Engine
+    jobs: list[JobSpec]
+    output_dir: Path
+    state_path: Path
+    archive_path: Path | None = None
+    collector_settings: DaemonSettings | None = None
+    _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
+    _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _state_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _collector: Collector | None = field(default=None, repr=False)
+    _daemon: CollectionDaemon | None = field(default=None, repr=False)
+    _stopping: bool = False
+    runs: dict[str, int] = field(default_factory=dict)
+
+    def start(self, *, catch_up: bool = True, now: datetime | None = None) -> None:
+        """Start the background scheduler; with ``catch_up``, run missed jobs once now."""
+        scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={
+                "max_instances": 1,
+                "coalesce": True,
+                "misfire_grace_time": MISFIRE_GRACE_SECONDS,
+            },
+        )
+        for spec in self.jobs:
+            self._locks[spec.name] = threading.Lock()
+            scheduler.add_job(self.run_job, spec.trigger, args=[spec], id=spec.name, name=spec.name)
+        if catch_up:
+            moment = now or datetime.now(UTC)
+            state = read_state(self.state_path)
+            for spec in self.jobs:
+                last = state.get(spec.name)
+                missed = (
+                    latest_missed(spec, last, moment) if last and spec.kind != "collect" else None
+                )
+                if missed is not None:
+                    log.info("Job %s missed its run at %s; running it once now", spec.name, missed)
+                    scheduler.add_job(
+                        self.run_job,
+                        "date",
+                        run_date=moment,
+                        args=[spec],
+                        kwargs={"scheduled": missed},
+                        id=f"{spec.name}:catch-up",
+                    )
+        self._scheduler = scheduler
+        scheduler.start()
+        for spec in self.jobs:
+            log.info("Job %s (%s): next run %s", spec.name, spec.cron, next_run(spec))
+
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop scheduling; a running collector stops after its tick; others finish."""
+        self._stopping = True
+        daemon = self._daemon
+        if daemon is not None:
+            daemon.request_stop()
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+
+    def run_job(self, spec: JobSpec, scheduled: datetime | None = None) -> bool:
+        """Run one job now (the scheduler calls this); False when skipped or failed.
+
+        ``scheduled``: the fire time it stands for (default: now, floored to the cron's
+        resolution); a report covers the period ending then.
+        """
+        lock = self._locks.setdefault(spec.name, threading.Lock())
+        if self._stopping or not lock.acquire(blocking=False):
+            log.warning("Job %s skipped: its previous run is still going", spec.name)
+            return False
+        try:
+            if scheduled is None:
+                now = time.time()
+                scheduled = datetime.fromtimestamp(now - now % spec.resolution, UTC)
+            started = time.perf_counter()
+            try:
+                outcome = self._runner(spec.kind)(spec, scheduled)
+            except (MetricsToolkitError, sa_exc.SQLAlchemyError, OSError) as error:
+                log.error("Job %s failed: %s", spec.name, _one_line(error))
+                return False
+            except Exception:  # a bug must not end the scheduler; say so loudly
+                log.exception("Job %s failed unexpectedly", spec.name)
+                return False
+            log.info("Job %s done in %.1f s: %s", spec.name, time.perf_counter() - started, outcome)
+            self.runs[spec.name] = self.runs.get(spec.name, 0) + 1
+            if spec.kind != "collect":
+                self._remember(spec.name, scheduled)
+            return True
+        finally:
+            lock.release()
+
+    def _runner(self, kind: str) -> Callable[[JobSpec, datetime], str]:
+        return {"collect": self._collect, "archive": self._archive, "report": self._report}[kind]
+
+    def _remember(self, name: str, scheduled: datetime) -> None:
+        with self._state_lock:
+            state = read_state(self.state_path)
+            state[name] = max(scheduled, state.get(name, scheduled))
+            try:
+                _write_state(self.state_path, state)
+            except OSError as error:
+                log.warning("Cannot record the run of %s in %s: %s", name, self.state_path, error)
+
+    def _collect(self, spec: JobSpec, scheduled: datetime) -> str:
+        from metrics_toolkit.collectors import Collector
+        from metrics_toolkit.daemon import CollectionDaemon
+
+        settings = self.collector_settings
+        if settings is None:
+            raise MetricsToolkitError("The collect job needs collector settings.")
+        if self._collector is None:
+            self._collector = Collector(settings.collectors, host=settings.host)
+        # The daemon ticks on a 1 s grid; its clock is held at the whole second the job
+        # started for the first half second, so the tick (and the snapshot's timestamp) is
+        # that second rather than the next one.
+        anchor = float(math.floor(time.time()))
+
+        def clock() -> float:
+            return max(anchor, time.time() - 0.5)
+
+        daemon = CollectionDaemon(
+            replace(settings, count=1, duration=None), collector=self._collector, clock=clock
+        )
+        self._daemon = daemon
+        try:
+            stats = daemon.run()
+        finally:
+            self._daemon = None
+        if stats.failed_ticks:
+            raise MetricsToolkitError("the snapshot could not be taken (see the log above)")
+        return (
+            f"{stats.ticks} snapshot(s), {stats.written.inserted} written, "
+            f"{stats.left_in_spool} waiting in the spool"
+        )
+
+    def _archive(self, spec: JobSpec, scheduled: datetime) -> str:
+        from metrics_toolkit.archive import run_archive
+
+        result = run_archive(self.engine, archive_path=self.archive_path)
+        return (
+            f"{result.total('rows_replaced'):,} rows rolled up, "
+            f"{result.total('rows_deleted'):,} deleted, {result.total('rows_archived'):,} archived"
+        )
+
+    def _report(self, spec: JobSpec, scheduled: datetime) -> str:
+        from metrics_toolkit.reporting import build_report
+        from metrics_toolkit.reporting.files import write_report
+
+        report = build_report(
+            self.engine, period=spec.period, end=scheduled, host=spec.host, interval=spec.interval
+        )
+        paths = write_report(report, self.output_dir, formats=spec.formats)
+        warning = f" ({report.warnings[0]})" if report.warnings else ""
+        return ", ".join(str(p) for p in paths) + warning
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+class _StopFlag:
+    """Set by a signal handler: a plain attribute, no lock (a handler must not take one)."""
+
+    def __init__(self) -> None:
+        self.set = False
+
+
+@contextlib.contextmanager
+def _signals(stop: _StopFlag) -> Iterator[None]:
+    """SIGTERM/SIGINT set ``stop``; a second one gets the default behaviour back."""
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.warning("Received %s: stopping after the running jobs", signal.strsignal(signum))
+        stop.set = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    for sig in signals:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve(schedule: Schedule, *, until: Callable[[], bool] | None = None) -> None:
+    """Run ``schedule`` until SIGTERM/SIGINT (or ``until()`` is true), then stop cleanly.
+
+    Main thread only (signal handlers).
+    """
+    stop = _StopFlag()
+    with _signals(stop):
+        schedule.start()
+        try:
+            while not stop.set and not (until is not None and until()):
+                time.sleep(0.2)  # a signal interrupts the sleep; the handler runs at once
+        finally:
+            schedule.stop(wait=True)
+    log.info("Scheduler stopped")
+
+
+__all__ = [
+    "JOB_KINDS",
+    "REPORT_FORMATS",
+    "JobSpec",
+    "Schedule",
+    "cron_trigger",
+    "latest_missed",
+    "next_run",
+    "parse_jobs",
+    "read_state",
+    "serve",
+]
