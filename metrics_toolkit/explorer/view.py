@@ -1,0 +1,311 @@
+"""Everything one explorer view shows, computed from a :class:`ViewQuery` in one call.
+
+``build_view`` is what the app caches. All data goes through :func:`load_frame` with an
+interval, so on PostgreSQL only buckets cross the wire, whatever the table size. The one
+exception is the 95th percentile: it cannot be merged from bucket statistics, so it is
+computed from raw samples, and only where it is defined: when no row of the range is
+rolled up and the range holds at most ``p95_limit`` values. Otherwise the view says why
+there is no p95 instead of showing a wrong number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from metrics_toolkit import catalog
+from metrics_toolkit.explorer.coverage import Gap, RolledUpPart, find_gaps, rolled_up_parts
+from metrics_toolkit.explorer.query import AUTO, ViewQuery, stats_for
+from metrics_toolkit.frames import TIMESTAMP, load_frame
+from metrics_toolkit.intervals import Interval
+from metrics_toolkit.sources import Source
+
+#: Most raw values (rows x metrics) read to compute percentiles.
+P95_LIMIT = 500_000
+SUMMARY_COLUMNS = ("mean", "p95", "min", "max", "samples")
+
+
+@dataclass
+class View:
+    """The data of one view. ``frame`` has ``(metric, stat)`` columns (see ``stats_for``).
+
+    ``frame``'s index is the bucket start (UTC), or ``(host, timestamp)`` when several hosts
+    are shown apart. ``p95`` has the same index and one column per metric, or is None
+    (``p95_reason`` says why).
+    """
+
+    query: ViewQuery
+    frame: pd.DataFrame
+    interval: str
+    stored_intervals: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rolled_up: list[RolledUpPart] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    p95: pd.DataFrame | None = None
+    p95_total: pd.Series | None = None
+    p95_reason: str = ""
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def empty(self) -> bool:
+        """True when no metric has a sample in the range."""
+        return self.samples == 0
+
+    @property
+    def samples(self) -> int:
+        """Samples of gauges and rates in the range, plus buckets with a counter increase."""
+        counts = [c for c in self.frame.columns if c[1] == "count"]
+        increases = [c for c in self.frame.columns if c[1] == "increase"]
+        total = np.nansum(self.frame[counts].to_numpy()) if counts else 0.0
+        if increases:
+            total += np.isfinite(self.frame[increases].to_numpy(dtype=np.float64)).sum()
+        return int(total)
+
+
+def _keep_hosts(frame: pd.DataFrame, hosts: Sequence[str]) -> pd.DataFrame:
+    if not isinstance(frame.index, pd.MultiIndex):
+        return frame
+    kept = frame[frame.index.get_level_values("host").isin(list(hosts))]
+    kept.attrs = dict(frame.attrs)
+    return kept
+
+
+def _load(source: Source, query: ViewQuery, metrics: list[str], interval: str) -> pd.DataFrame:
+    """Buckets of ``metrics`` with ``(metric, stat)`` columns, kept apart per host.
+
+    Hosts stay apart in the database unless the query names one host, so a single query
+    also tells each host's gaps; :func:`pool_hosts` merges them afterwards when wanted.
+    """
+    stats = stats_for(catalog.kind_of(metrics[0]))
+    frame = load_frame(
+        source,
+        query.start,
+        query.end,
+        metrics=metrics,
+        host=query.host,
+        by_host=query.host is None,
+        interval=interval,
+        stats=stats,
+        point_budget=query.point_budget,
+    )
+    if not isinstance(frame.columns, pd.MultiIndex):  # one stat: make it (metric, stat)
+        frame.columns = pd.MultiIndex.from_tuples(
+            [(m, stats[0]) for m in frame.columns], names=["metric", "stat"]
+        )
+    return _keep_hosts(frame, query.hosts) if query.hosts else frame
+
+
+def pool_hosts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Merge per-host buckets (a ``(host, timestamp)`` index) into one row per bucket.
+
+    By the rollup rule's merge law: counts add, the mean is sample-weighted (sum of mean x
+    count over the total count), min of mins, max of maxes; a counter's increases add and
+    its peak rate is the highest. The result equals pooling the hosts in the database.
+    """
+    pooled: dict[tuple[str, str], pd.Series] = {}
+    for metric, stat in frame.columns:
+        column = frame[(metric, stat)]
+        by_bucket = column.groupby(level=TIMESTAMP, sort=True)
+        if stat == "mean":
+            counts = frame[(metric, "count")].fillna(0.0)
+            total = (column.fillna(0.0) * counts).groupby(level=TIMESTAMP, sort=True).sum()
+            samples = counts.groupby(level=TIMESTAMP, sort=True).sum()
+            pooled[metric, stat] = (total / samples.where(samples > 0)).astype(np.float64)
+        elif stat == "count":
+            pooled[metric, stat] = by_bucket.sum()
+        elif stat == "increase":
+            pooled[metric, stat] = by_bucket.sum(min_count=1)
+        elif stat == "min":
+            pooled[metric, stat] = by_bucket.min()
+        else:  # max, max_rate
+            pooled[metric, stat] = by_bucket.max()
+    result = pd.DataFrame(pooled)
+    result.columns = pd.MultiIndex.from_tuples(list(pooled), names=["metric", "stat"])
+    result.index = pd.DatetimeIndex(result.index, name=TIMESTAMP)
+    result.attrs = dict(frame.attrs)
+    return result
+
+
+def build_view(source: Source, query: ViewQuery, *, p95_limit: int = P95_LIMIT) -> View:
+    """Load the buckets of ``query`` and derive the notes, gaps, p95 and summary.
+
+    One bucket query per metric kind (gauges and rates; counters), per host, computed in
+    the database; the gaps come from the same buckets, then hosts are pooled unless the
+    query shows several apart. Percentiles read raw values only within ``p95_limit``.
+    """
+    gauges = [m for m in query.metrics if catalog.kind_of(m) != "counter"]
+    counters = [m for m in query.metrics if catalog.kind_of(m) == "counter"]
+    frames: list[pd.DataFrame] = []
+    interval = query.interval
+    for group in (gauges, counters):
+        if group:
+            part = _load(source, query, group, interval)
+            interval = part.attrs.get("interval") or interval  # counters use the same width
+            frames.append(part)
+    if not frames:
+        frame = pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name=TIMESTAMP))
+        return View(query, frame, interval if interval != AUTO else "")
+    per_host = frames[0] if len(frames) == 1 else frames[0].join(frames[1], how="outer")
+    apart = isinstance(per_host.index, pd.MultiIndex)
+    frame = pool_hosts(per_host) if apart and not query.by_host else per_host
+    stored = sorted(
+        {s for f in frames for s in f.attrs.get("stored_intervals", [])},
+        key=lambda s: Interval.parse(s).seconds,
+    )
+    view = View(
+        query,
+        frame,
+        str(interval),
+        stored_intervals=stored,
+        notes=list(dict.fromkeys(n for f in frames for n in f.attrs.get("notes", []))),
+    )
+    if view.empty:
+        return view
+    if stored:
+        view.rolled_up = rolled_up_parts(source, query.start, query.end, hosts=query.hosts)
+    view.gaps = _gaps(per_host, Interval.parse(view.interval), view.rolled_up, query.host)
+    view.p95, view.p95_total, view.p95_reason = _p95(source, query, gauges, view, p95_limit)
+    view.summary = summarize(frame, view.p95_total)
+    return view
+
+
+def _has_data(frame: pd.DataFrame) -> pd.Series:
+    """Per row: does any metric have a sample (a count above 0, or a counter increase)?"""
+    stats = frame.columns.get_level_values("stat")
+    mask = pd.Series(False, index=frame.index)
+    if (stats == "count").any():
+        mask |= (frame.loc[:, stats == "count"].fillna(0) > 0).any(axis=1)
+    if (stats == "increase").any():
+        mask |= frame.loc[:, stats == "increase"].notna().any(axis=1)
+    return mask
+
+
+def _gaps(
+    frame: pd.DataFrame, width: Interval, parts: list[RolledUpPart], host: str | None
+) -> list[Gap]:
+    has_data = _has_data(frame)
+    if not isinstance(frame.index, pd.MultiIndex):
+        return find_gaps(frame.index[has_data.to_numpy()], width, parts, host=host)
+    gaps: list[Gap] = []
+    for name, rows in has_data.groupby(level="host"):
+        stamps = rows[rows].index.get_level_values(TIMESTAMP)
+        gaps.extend(find_gaps(stamps, width, parts, host=str(name) or None))
+    return sorted(gaps, key=lambda g: (g.start, g.host or ""))
+
+
+def _p95(
+    source: Source, query: ViewQuery, gauges: list[str], view: View, limit: int
+) -> tuple[pd.DataFrame | None, pd.Series | None, str]:
+    if not gauges:
+        return None, None, "p95 is not defined for counters."
+    if view.rolled_up:
+        widths = ", ".join(sorted({p.interval for p in view.rolled_up}))
+        return (
+            None,
+            None,
+            (
+                f"p95 needs raw samples, and part of this range is stored rolled up to {widths}: "
+                "percentiles cannot be merged from bucket statistics."
+            ),
+        )
+    values = int(np.nansum(view.frame.loc[:, (gauges, "count")].to_numpy()))
+    if values > limit:
+        return (
+            None,
+            None,
+            (
+                f"p95 needs raw samples, and this range holds {values:,} of them (the limit is "
+                f"{limit:,}): choose a shorter range or fewer metrics."
+            ),
+        )
+    raw = load_frame(
+        source,
+        query.start,
+        query.end,
+        metrics=gauges,
+        host=query.host,
+        by_host=query.by_host,
+        interval=None,
+    )
+    raw = _keep_hosts(raw, query.hosts) if query.by_host else raw
+    buckets, total = bucket_quantile(raw, Interval.parse(view.interval), 0.95)
+    return buckets, total, ""
+
+
+def bucket_quantile(
+    values: pd.DataFrame, width: Interval, q: float
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The ``q`` quantile of raw ``values`` per epoch-aligned bucket, and over the whole range.
+
+    Buckets follow the rollup rule: ``[start, start + width)``, labelled by their start,
+    aligned to the Unix epoch in UTC. With a ``(host, timestamp)`` index, both are per host
+    (the total is then indexed by ``(host, metric)``). NaN values are ignored.
+    """
+    if isinstance(values.index, pd.MultiIndex):
+        stamps = values.index.get_level_values(TIMESTAMP)
+        keys = [values.index.get_level_values("host"), stamps.floor(width.pandas_rule)]
+        grouped = values.groupby(keys)
+        result = grouped.quantile(q)
+        result.index.names = ["host", TIMESTAMP]
+        total = values.groupby(level="host").quantile(q).stack()
+    else:
+        floor = values.index.floor(width.pandas_rule).rename(TIMESTAMP)
+        result = values.groupby(floor).quantile(q)
+        total = values.quantile(q)
+    return result, total
+
+
+def summarize(frame: pd.DataFrame, p95_total: pd.Series | None) -> pd.DataFrame:
+    """Mean, p95, min, max and sample count per metric (per host and metric when apart).
+
+    The mean is sample-weighted (sum of bucket mean x count over the total count), as the
+    rollup rule defines it; for counters ``mean`` holds the total increase over the range
+    and ``max`` the highest per-second rate.
+    """
+    by_host = isinstance(frame.index, pd.MultiIndex)
+    groups = (
+        [(str(h), part) for h, part in frame.groupby(level="host")] if by_host else [(None, frame)]
+    )
+    records = []
+    for host, part in groups:
+        for metric in dict.fromkeys(frame.columns.get_level_values("metric")):
+            cols = part[metric]
+            record: dict[str, object] = {"metric": metric}
+            if by_host:
+                record["host"] = host
+            if "count" in cols:
+                counts = cols["count"].fillna(0.0)
+                samples = float(counts.sum())
+                weighted = float((cols["mean"].fillna(0.0) * counts).sum())
+                record.update(
+                    mean=weighted / samples if samples else np.nan,
+                    min=float(cols["min"].min()),
+                    max=float(cols["max"].max()),
+                    samples=int(samples),
+                )
+            else:
+                record.update(
+                    mean=float(cols["increase"].sum(min_count=1)),
+                    min=np.nan,
+                    max=float(cols["max_rate"].max()),
+                    samples=int(cols["increase"].notna().sum()),
+                )
+            record["p95"] = _lookup(p95_total, host, metric)
+            records.append(record)
+    index = ["host", "metric"] if by_host else ["metric"]
+    if not records:
+        return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    return pd.DataFrame.from_records(records).set_index(index)[list(SUMMARY_COLUMNS)]
+
+
+def _lookup(total: pd.Series | None, host: str | None, metric: str) -> float:
+    if total is None:
+        return np.nan
+    key = (host, metric) if host is not None else metric
+    try:
+        return float(total.loc[key])
+    except KeyError:
+        return np.nan

@@ -1,0 +1,451 @@
+"""The Streamlit explorer driven by AppTest against real databases (issue 6).
+
+Each test runs ``streamlit_app.py`` as Streamlit would, with the database URL in the
+environment, and reads what the page shows: messages, widgets, and the data sent to the
+charts (decoded from the Arrow bytes of each Vega-Lite chart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+import streamlit as st
+from sqlalchemy import text
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Button, TextInput
+
+from metrics_toolkit.archive import dry_run, run_archive
+from metrics_toolkit.config_store import get_config
+from metrics_toolkit.db import make_engine, session_scope
+from metrics_toolkit.explorer.report import reporting_available
+from metrics_toolkit.frames import load_frame
+from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.policies import get_active_policy, update_policy
+from metrics_toolkit.users import get_user
+from tests.test_explorer_support import PASSWORD, USER, add_account, fill
+
+APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    # Caches live in the process and are keyed by URL; the PostgreSQL URL is the same for
+    # every test, so each test starts from empty caches (and a fresh login throttle).
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def app_for(url: str, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("METRICS_TOOLKIT_DATABASE_URL", url)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+def log_in(at: AppTest, username: str = USER, password: str = PASSWORD) -> AppTest:
+    field(at, "Username").set_value(username)
+    field(at, "Password").set_value(password)
+    button(at, "Log in").click()
+    return at.run()
+
+
+def button(at: AppTest, label: str) -> Button:
+    found = [b for b in at.button if b.label == label]
+    assert found, f"no button {label!r}; buttons: {[b.label for b in at.button]}"
+    return found[0]
+
+
+def field(at: AppTest, label: str) -> TextInput:
+    found = [f for f in at.text_input if f.label == label]
+    assert found, f"no text input {label!r}"
+    return found[0]
+
+
+def elements(at: AppTest, kind: str) -> list[Any]:
+    """Every element of ``kind`` on the page (``at.get`` for types AppTest has no list for)."""
+    return list(at.get(kind))
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page says, as one string (messages, markdown, captions, titles)."""
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "error", "warning",
+                 "info", "success", "text", "code"):  # fmt: skip
+        parts.extend(str(element.value) for element in elements(at, kind))
+    return "\n".join(parts)
+
+
+def chart_tables(at: AppTest) -> list[pd.DataFrame]:
+    """The rows each Vega-Lite chart on the page received."""
+    tables = []
+    for chart in elements(at, "vega_lite_chart"):
+        proto = chart.proto
+        raw = proto.data.data if proto.HasField("data") else proto.datasets[0].data.data
+        tables.append(pa.ipc.open_stream(raw).read_all().to_pandas())
+    return tables
+
+
+def summary_table(at: AppTest) -> pd.DataFrame:
+    """The summary table (the page may also show a table of gaps)."""
+    found = [t.value for t in at.dataframe if "samples" in t.value.columns]
+    assert len(found) == 1, [list(t.value.columns) for t in at.dataframe]
+    return found[0]
+
+
+@pytest.fixture
+def filled_url(sqlite_url: str) -> str:
+    fill(sqlite_url)
+    return sqlite_url
+
+
+@pytest.fixture
+def filled_db(db_url: str) -> str:
+    fill(db_url)
+    return db_url
+
+
+# --------------------------------------------------------------------------------------
+# Login
+
+
+def test_nothing_but_the_login_form_before_login(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app_for(filled_url, monkeypatch)
+    assert not at.exception
+    assert [f.label for f in at.text_input] == ["Username", "Password"]
+    assert not elements(at, "vega_lite_chart")
+    assert not elements(at, "dataframe")
+    assert not elements(at, "download_button")
+    assert not elements(at, "json")
+    assert not list(at.sidebar.multiselect) and not list(at.sidebar.radio)
+    page = texts(at)
+    for secret in ("web-1", "db-1", "cpu.usage_percent", "sqlite"):
+        assert secret not in page
+
+
+def test_login_success_shows_charts_and_records_last_login(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert elements(at, "vega_lite_chart"), texts(at)
+    assert f"Logged in as **{USER}**" in texts(at)
+    engine = make_engine(filled_url)
+    with session_scope(engine) as session:
+        user = get_user(session=session, username=USER)
+        assert user is not None and user.last_login is not None
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [(USER, "wrong password"), ("mallory", PASSWORD)]
+)
+def test_login_failure_does_not_say_which_part_was_wrong(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch, username: str, password: str
+) -> None:
+    at = log_in(app_for(filled_url, monkeypatch), username, password)
+    assert [e.value for e in at.error] == ["Wrong username or password."]
+    assert not elements(at, "vega_lite_chart")
+    assert "user" not in at.session_state
+
+
+def test_repeated_failures_lock_the_account_out(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app_for(filled_url, monkeypatch)
+    for _ in range(5):
+        log_in(at, USER, "guess")
+    assert "Too many failed logins" in at.error[0].value
+    log_in(at, USER, PASSWORD)  # even the right password is refused while locked
+    assert "Too many failed logins" in at.error[0].value
+    assert not elements(at, "vega_lite_chart")
+
+
+def test_logout_ends_the_session(filled_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    assert elements(at, "vega_lite_chart")
+    button(at, "Log out").click()
+    at.run()
+    assert [f.label for f in at.text_input] == ["Username", "Password"]
+    assert not elements(at, "vega_lite_chart")
+    assert not elements(at, "download_button")
+
+
+# --------------------------------------------------------------------------------------
+# Explorer page
+
+
+def test_metric_selection_changes_the_chart_data(
+    filled_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_db, monkeypatch))
+    before = {s for table in chart_tables(at) for s in table["series"]}
+    assert "cpu.usage_percent" in before
+    at.text_input(key="interval").set_value("1h")
+    at.multiselect(key="metrics").set_value(["memory.used_bytes"])
+    at.run()
+    assert not at.exception and not at.error
+    (table,) = chart_tables(at)
+    assert set(table["series"]) == {"memory.used_bytes"}
+    # The chart shows GiB: compare with load_frame's hourly means (whole buckets only).
+    assert "GiB" in texts(at) or table["value"].max() < 1024
+    stamps = pd.to_datetime(table["timestamp"], unit="ms", utc=True)
+    shown = pd.Series(table["value"].to_numpy() * 1024**3, index=stamps).iloc[1:]
+    expected = load_frame(
+        filled_db,
+        shown.index[0],
+        shown.index[-1] + timedelta(hours=1),
+        metrics=["memory.used_bytes"],
+        interval="1h",
+    )["memory.used_bytes"]
+    np.testing.assert_allclose(shown.to_numpy(), expected.reindex(shown.index), rtol=1e-9)
+
+
+def test_interval_change_rebuckets_and_bad_interval_is_explained(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    auto = chart_tables(at)[0]
+    at.text_input(key="interval").set_value("2h").run()
+    assert "2h buckets" in texts(at)
+    table = chart_tables(at)[0]
+    steps = np.diff(np.sort(table["timestamp"].unique()))
+    assert len(table) < len(auto)
+    assert (steps % 7_200_000 == 0).all()
+    at.text_input(key="interval").set_value("7min").run()
+    messages = " ".join(e.value for e in at.error)
+    assert "7min" in messages and "10s, 5min, 1h, 1D" in messages
+    assert not elements(at, "vega_lite_chart")
+    assert not at.exception
+
+
+def test_downloads_and_summary_are_present(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    labels = [b.label for b in elements(at, "download_button")]
+    assert labels == ["Download CSV", "Download Parquet"]
+    summary = summary_table(at)
+    assert list(summary.columns) == ["metric", "mean", "p95", "min", "max", "samples"]
+    assert "cpu.usage_percent" in set(summary["metric"])
+    assert summary["mean"].str.endswith("%").any()
+
+
+def test_several_hosts_are_drawn_apart(filled_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    at.multiselect(key="hosts").set_value(["db-1", "web-1"])
+    at.multiselect(key="metrics").set_value(["cpu.usage_percent"])
+    at.run()
+    (table,) = chart_tables(at)
+    assert set(table["series"]) == {"db-1", "web-1"}
+    summary = summary_table(at)
+    assert set(summary["host"]) == {"db-1", "web-1"}
+
+
+def test_rolled_up_part_and_missing_p95_are_explained(
+    filled_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(filled_db)
+    with session_scope(engine) as session:
+        update_policy(session=session, downsample_after_days=1, archive_enabled=False)
+    run_archive(engine)
+    engine.dispose()
+    at = log_in(app_for(filled_db, monkeypatch))
+    at.radio(key="range").set_value("7d")
+    at.selectbox(key="aggregate").set_value("p95")
+    at.run()
+    page = texts(at)
+    assert "is stored as 1h buckets" in page
+    assert "p95 needs raw samples" in page
+    assert elements(at, "vega_lite_chart")
+    assert not at.exception
+
+
+def test_empty_range_says_where_the_data_is(
+    filled_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_db, monkeypatch))
+    at.radio(key="range").set_value("custom").run()
+    picked = at.date_input(key="days").value
+    assert isinstance(picked, tuple) and len(picked) == 2
+    start = picked[0]
+    at.date_input(key="days").set_value((start - timedelta(days=60), start - timedelta(days=50)))
+    at.run()
+    assert "No data between" in at.warning[0].value
+    assert "The database holds snapshots from" in at.warning[0].value
+    assert not elements(at, "vega_lite_chart")
+
+
+def test_raw_rows_show_the_latest_documents(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    documents = [element.value for element in elements(at, "json")]
+    assert len(documents) == 3
+    assert all('"host"' in doc for doc in documents)
+
+
+# --------------------------------------------------------------------------------------
+# Admin page
+
+
+def admin(at: AppTest) -> AppTest:
+    at.radio(key="page").set_value("Admin")
+    return at.run()
+
+
+def test_admin_policy_edit_validates_and_persists(
+    filled_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = admin(log_in(app_for(filled_db, monkeypatch)))
+    retention, after = at.number_input
+    retention.set_value(10)
+    after.set_value(12)
+    button(at, "Save policy").click()
+    at.run()
+    assert "must be less than" in at.error[0].value
+    engine = make_engine(filled_db)
+    with session_scope(engine) as session:
+        policy = get_active_policy(session=session)
+        assert policy is not None and policy.retention_days == 30  # unchanged
+    at.number_input[0].set_value(14)
+    at.number_input[1].set_value(2)
+    field(at, "Downsample interval").set_value("30min")
+    button(at, "Save policy").click()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert "Policy saved" in at.success[0].value
+    with session_scope(engine) as session:
+        policy = get_active_policy(session=session)
+        assert policy is not None
+        assert (policy.retention_days, policy.downsample_after_days) == (14, 2)
+        assert policy.downsample_interval == "30min"
+    engine.dispose()
+
+
+def test_admin_dry_run_config_and_users(filled_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(filled_db)
+    with session_scope(engine) as session:
+        update_policy(session=session, downsample_after_days=1)
+    add_account(engine, "bob", "another password")
+    at = admin(log_in(app_for(filled_db, monkeypatch)))
+    button(at, "Plan an archive run now (changes nothing)").click()
+    at.run()
+    plan_table = at.dataframe[0].value
+    _, actions = dry_run(engine)
+    assert int(plan_table["rows"].sum()) == sum(a.rows for a in actions) > 0
+    with engine.connect() as connection:  # a dry run changes nothing
+        assert "_rollup" not in str(
+            connection.execute(text("SELECT metric_data FROM metrics_snapshots LIMIT 1")).scalar()
+        )
+    # config: a non-JSON value is refused, a valid one stored
+    at.selectbox[0].set_value("spool.max_rows")
+    field(at, "New value (JSON)").set_value("many")
+    button(at, "Save config value").click()
+    at.run()
+    assert "'many' is not JSON" in at.error[0].value
+    at.selectbox[0].set_value("spool.max_rows")
+    field(at, "New value (JSON)").set_value("5000")
+    button(at, "Save config value").click()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    with session_scope(engine) as session:
+        assert get_config(session=session, key="spool.max_rows") == 5000
+    users = at.dataframe[-1].value
+    assert set(users["username"]) == {USER, "bob"}
+    assert "password_hash" not in users.columns
+    engine.dispose()
+
+
+# --------------------------------------------------------------------------------------
+# Databases the explorer cannot show
+
+
+def test_empty_database_message(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(sqlite_url)
+    add_account(engine)
+    engine.dispose()
+    at = log_in(app_for(sqlite_url, monkeypatch))
+    assert "holds no snapshots yet" in at.info[0].value
+    assert "metrics-toolkit generate" in at.info[0].value
+    assert not at.exception
+
+
+def test_no_user_means_no_explorer(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fill(sqlite_url, days=1, user=False)
+    at = app_for(sqlite_url, monkeypatch)
+    assert "No user exists" in at.warning[0].value
+    assert "metrics-toolkit users add NAME" in texts(at)
+    assert not at.text_input  # no login form, and certainly no data
+    assert not elements(at, "vega_lite_chart")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://viewer:s3cret@127.0.0.1:1/metrics", "127.0.0.1:1"),
+        ("sqlite:////nonexistent/dir/metrics.db", "does not exist"),
+        ("mysql://viewer:s3cret@127.0.0.1/metrics", "supports sqlite"),
+    ],
+)
+def test_unreachable_database_message(
+    url: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = app_for(url, monkeypatch)
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert expected in message
+    assert "s3cret" not in texts(at)
+    assert not at.text_input
+
+
+def test_report_button_offers_html_and_pdf(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not reporting_available():
+        pytest.skip("metrics_toolkit.reporting is not installed in this checkout")
+    at = log_in(app_for(filled_url, monkeypatch))
+    button(at, "Build report for this selection").click()
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    labels = [b.label for b in elements(at, "download_button")]
+    assert "Download report (HTML)" in labels and "Download report (PDF)" in labels
+
+
+def test_strings_from_the_data_are_escaped(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = "<script>alert(1)</script>**x**"
+    start, _ = fill(sqlite_url, days=1)
+    engine = make_engine(sqlite_url)
+    write_snapshots(
+        engine,
+        [
+            (
+                start + timedelta(minutes=5 * i),
+                "aggregated",
+                {"host": hostile, "cpu": {"usage_percent": 5.0}},
+            )
+            for i in range(12)
+        ],
+    )
+    engine.dispose()
+    at = log_in(app_for(sqlite_url, monkeypatch))
+    at.multiselect(key="hosts").set_value([hostile]).run()
+    sources = [str(e.value) for kind in ("markdown", "caption") for e in elements(at, kind)]
+    assert any("\\<script\\>" in source for source in sources)  # shown, as text
+    assert not any("<script>" in source for source in sources)
+    assert not at.exception
