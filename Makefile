@@ -21,10 +21,22 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed-dev  ## Create .venv and install the project with everything
 
+DEMO_DAYS ?= 30
+DEMO_INTERVAL ?= 60s
+
 demo: install  ## Run the main job on the embedded SQLite database (demo/metrics.db)
 	$(BIN)/metrics-toolkit db upgrade
+	$(BIN)/metrics-toolkit config set archive.path '"demo/archive"'
+	$(BIN)/metrics-toolkit config set spool.path '"demo/spool.db"'
 	$(BIN)/metrics-toolkit policy set --retention-days 30 --downsample-after-days 3 --interval 1h --archive
-	$(BIN)/metrics-toolkit config set collector.interval '"10s"'
+	@echo "== live snapshots of this machine"
+	$(BIN)/metrics-toolkit collect --interval 2s --count 3
+	@echo "== $(DEMO_DAYS) days of generated history (2 hosts, every $(DEMO_INTERVAL))"
+	$(BIN)/metrics-toolkit generate --days $(DEMO_DAYS) --interval $(DEMO_INTERVAL) --hosts 2 --seed 42
+	@echo "== the archive policy: roll up after 3 days, archive to demo/archive"
+	$(BIN)/metrics-toolkit archive run
+	@echo "== a $(DEMO_DAYS)-day report"
+	$(BIN)/metrics-toolkit report --period 30d --end latest --format html,pdf,json --out reports
 	$(BIN)/metrics-toolkit status
 
 test: install  ## Run the whole test suite (PostgreSQL tests skip without a server, except in CI)
@@ -41,6 +53,19 @@ fix: install  ## Apply ruff's fixes and formatting
 
 bench: install  ## Run the benchmarks (not part of CI)
 	@for b in benchmarks/bench_*.py; do m=$${b%.py}; echo "== $${m//\//.}"; $(BIN)/python -m $${m//\//.} || exit 1; done
+
+# The demo database as an absolute URL: notebooks run from notebooks/, not the repository root.
+LAB_DB_URL = $(if $(filter $(DEMO_DB),$(METRICS_TOOLKIT_DATABASE_URL)),sqlite:///$(CURDIR)/demo/metrics.db,$(METRICS_TOOLKIT_DATABASE_URL))
+
+lab: install  ## Open JupyterLab on notebooks/ against the demo database (runs make demo if it is missing)
+	@if [ "$(LAB_DB_URL)" = "sqlite:///$(CURDIR)/demo/metrics.db" ] && [ ! -f demo/metrics.db ]; then $(MAKE) demo; fi
+	METRICS_TOOLKIT_DATABASE_URL='$(LAB_DB_URL)' $(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+explore: install  ## Open the web explorer on the demo database (log in as a user made by `users add`)
+	@if [ "$(LAB_DB_URL)" = "sqlite:///$(CURDIR)/demo/metrics.db" ] && [ ! -f demo/metrics.db ]; then $(MAKE) demo; fi
+	$(BIN)/metrics-toolkit explore
+
+.PHONY: lab explore
 
 clean:  ## Remove the virtual environment and generated files
 	rm -rf $(VENV) demo .pytest_cache .ruff_cache .mypy_cache

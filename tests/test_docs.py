@@ -14,9 +14,14 @@ from metrics_toolkit.config_keys import CONFIG_KEYS
 ROOT = Path(__file__).resolve().parent.parent
 
 
+CTX = click.Context(main)
+
+
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     found: list[tuple[str, ...]] = []
-    for name, command in sorted(group.commands.items()):
+    for name in group.list_commands(CTX):
+        command = group.get_command(CTX, name)
+        assert command is not None, f"{name} is listed but cannot be loaded"
         path = (*prefix, name)
         found.append(path)
         if isinstance(command, click.Group):
@@ -28,10 +33,11 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[st
 def test_every_command_has_help(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(main, [*path, "--help"])
     assert result.exit_code == 0, result.output
-    command: click.Command = main
+    command: click.Command | None = main
     for name in path:
         assert isinstance(command, click.Group)
-        command = command.commands[name]
+        command = command.get_command(CTX, name)
+    assert command is not None
     assert command.help, f"{' '.join(path)} has no help text"
     if not isinstance(command, click.Group):
         assert "Example:" in command.help, f"{' '.join(path)} help has no Example: line"
@@ -39,8 +45,23 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 
 def test_top_level_help_lists_groups() -> None:
     result = CliRunner().invoke(main, ["--help"])
-    for name in main.commands:
+    for name in main.list_commands(CTX):
         assert name in result.output
+
+
+def test_light_commands_do_not_import_pandas() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from metrics_toolkit.cli import main; "
+        "main.get_command(None, 'collect'); main.get_command(None, 'users'); "
+        "print('pandas' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("entry", CONFIG_KEYS, ids=lambda e: e.key)

@@ -6,6 +6,7 @@ library errors to one line on stderr with a non-zero exit code.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
@@ -22,8 +23,40 @@ EPILOG = (
 )
 
 
+# Each command's module, imported only when that command runs (or help lists it), so a
+# light command such as `collect` never pays for pandas, pyarrow or matplotlib.
+COMMAND_MODULES: dict[str, str] = {
+    "status": "status_cmds",
+    "db": "db_cmds",
+    "users": "users_cmds",
+    "config": "config_cmds",
+    "policy": "policy_cmds",
+    "collect": "collect_cmds",
+    "generate": "collect_cmds",
+    "archive": "archive_cmds",
+    "report": "report_cmds",
+    "schedule": "schedule_cmds",
+    "explore": "explore_cmds",
+}
+
+
 class ToolkitGroup(click.Group):
-    """A group that turns expected errors into one clear line and exit code 1."""
+    """A group that loads its commands lazily and turns expected errors into one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMAND_MODULES, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        module_name = COMMAND_MODULES.get(cmd_name)
+        if module_name is None:
+            return None
+        module = importlib.import_module(f"metrics_toolkit.cli.{module_name}")
+        for command in module.COMMANDS:
+            if command.name == cmd_name:
+                return command  # type: ignore[no-any-return]
+        return None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -63,15 +96,5 @@ def main(ctx: click.Context, database_url: str | None, verbose: int) -> None:
     ctx.obj = app
     ctx.call_on_close(app.close)
 
-
-def _register() -> None:
-    from metrics_toolkit.cli import config_cmds, db_cmds, policy_cmds, status_cmds, users_cmds
-
-    for module in (db_cmds, users_cmds, config_cmds, policy_cmds, status_cmds):
-        for command in module.COMMANDS:
-            main.add_command(command)
-
-
-_register()
 
 __all__ = ["main"]
