@@ -18,23 +18,12 @@ import pandas as pd
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from benchmarks.metric_sets import TEN_METRICS
 from metrics_toolkit.db import make_engine
 from metrics_toolkit.frames import load_frame
 from metrics_toolkit.models import MetricsSnapshot
 
-# Kept in step with benchmarks.datasets.TEN_METRICS (not imported: it pulls in the generator).
-M = [
-    "cpu.usage_percent",
-    "cpu.user_percent",
-    "cpu.system_percent",
-    "cpu.iowait_percent",
-    "cpu.load1",
-    "memory.usage_percent",
-    "memory.used_bytes",
-    "memory.available_bytes",
-    "network.bytes_sent_per_s",
-    "network.bytes_recv_per_s",
-]
+M = TEN_METRICS
 
 
 def _pg_leaf(path: str) -> str:
@@ -115,7 +104,16 @@ def job(name: str, url: str, seed_rows: int) -> dict[str, Any]:
         frame = pd.DataFrame()
     else:
         raise SystemExit(f"unknown job {name}")
-    return {"seconds": time.perf_counter() - start, "rows": len(frame)}
+    return {"seconds": time.perf_counter() - start, "rows": len(frame), "peak_bytes": _vm_hwm()}
+
+
+def _vm_hwm() -> int:
+    """This process's own peak RSS (``ru_maxrss`` of a forked child counts the parent's pages)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 if __name__ == "__main__":

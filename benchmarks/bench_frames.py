@@ -40,7 +40,7 @@ def measure(name: str, url: str, seed_rows: int = 0) -> tuple[float, float, int]
     if child.returncode != 0:
         raise SystemExit(f"{name} failed")
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    return result["seconds"], child.peak_rss_bytes / 2**20, result["rows"]
+    return result["seconds"], result["peak_bytes"] / 2**20, result["rows"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy import exc as sa_exc
 
+from benchmarks.metric_sets import TEN_METRICS
 from metrics_toolkit.db import make_engine, resolve_url
 from metrics_toolkit.generator import generate_history
 from metrics_toolkit.ingest import write_snapshots
@@ -24,18 +25,7 @@ from metrics_toolkit.models import MetricsSnapshot
 END = datetime(2026, 6, 1, tzinfo=UTC)
 HOSTS = 2
 STEP_SECONDS = 10
-TEN_METRICS = [
-    "cpu.usage_percent",
-    "cpu.user_percent",
-    "cpu.system_percent",
-    "cpu.iowait_percent",
-    "cpu.load1",
-    "memory.usage_percent",
-    "memory.used_bytes",
-    "memory.available_bytes",
-    "network.bytes_sent_per_s",
-    "network.bytes_recv_per_s",
-]
+__all__ = ["TEN_METRICS", "compact", "postgres", "rows", "sqlite"]
 PG_ADMIN = os.environ.get("METRICS_TOOLKIT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 

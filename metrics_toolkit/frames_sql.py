@@ -58,19 +58,24 @@ def needed_stats(stats: Sequence[str]) -> list[str]:
 # PostgreSQL
 
 
-def _pg_where(filters: Filters, params: dict[str, Any]) -> str:
-    clauses = ["metric_type = %(metric_type)s"]
+def _where(filters: Filters, params: dict[str, Any], mark: str, host_sql: str) -> str:
+    """The filters as a WHERE clause; ``mark`` turns a name into the driver's placeholder."""
+    clauses = [f"metric_type = {mark('metric_type')}"]
     params["metric_type"] = filters.metric_type
     if filters.start is not None:
-        clauses.append("timestamp >= %(start)s")
+        clauses.append(f"timestamp >= {mark('start')}")
         params["start"] = filters.start
     if filters.end is not None:
-        clauses.append("timestamp < %(end)s")
+        clauses.append(f"timestamp < {mark('end')}")
         params["end"] = filters.end
     if filters.host is not None:
-        clauses.append("coalesce(metric_data ->> 'host', '') = %(host)s")
+        clauses.append(f"coalesce({host_sql}, '') = {mark('host')}")
         params["host"] = filters.host
     return " AND ".join(clauses)
+
+
+def _pg_where(filters: Filters, params: dict[str, Any]) -> str:
+    return _where(filters, params, lambda name: f"%({name})s", "metric_data ->> 'host'")
 
 
 def _pg_rows(where: str) -> str:
@@ -284,18 +289,7 @@ def sqlite_json_path(keys: Sequence[str]) -> str | None:
 
 
 def _sqlite_where(filters: Filters, params: dict[str, Any]) -> str:
-    clauses = ["metric_type = :metric_type"]
-    params["metric_type"] = filters.metric_type
-    if filters.start is not None:
-        clauses.append("timestamp >= :start")
-        params["start"] = filters.start
-    if filters.end is not None:
-        clauses.append("timestamp < :end")
-        params["end"] = filters.end
-    if filters.host is not None:
-        clauses.append("coalesce(json_extract(metric_data, '$.host'), '') = :host")
-        params["host"] = filters.host
-    return " AND ".join(clauses)
+    return _where(filters, params, lambda name: f":{name}", "json_extract(metric_data, '$.host')")
 
 
 def _sqlite_num(path_param: str) -> str:
