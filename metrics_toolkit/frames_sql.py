@@ -11,7 +11,7 @@ floor division of epoch seconds. Both return bucket starts as epoch microseconds
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,7 +58,9 @@ def needed_stats(stats: Sequence[str]) -> list[str]:
 # PostgreSQL
 
 
-def _where(filters: Filters, params: dict[str, Any], mark: str, host_sql: str) -> str:
+def _where(
+    filters: Filters, params: dict[str, Any], mark: Callable[[str], str], host_sql: str
+) -> str:
     """The filters as a WHERE clause; ``mark`` turns a name into the driver's placeholder."""
     clauses = [f"metric_type = {mark('metric_type')}"]
     params["metric_type"] = filters.metric_type

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -36,8 +35,8 @@ def _time(value: str | None, name: str) -> datetime | None:
 
 archive_path_option = click.option(
     "--archive-path",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Archive directory (default: config archive.path).",
+    metavar="DIR|URL",
+    help="Archive directory or fsspec URL, e.g. s3://bucket/prefix (default: archive.path).",
 )
 
 
@@ -61,7 +60,7 @@ def archive_group() -> None:
 @archive_path_option
 @pass_app
 def run(
-    app: AppContext, now_text: str | None, dry_run: bool, wait: float, archive_path: Path | None
+    app: AppContext, now_text: str | None, dry_run: bool, wait: float, archive_path: str | None
 ) -> None:
     """Roll up old rows, archive them to Parquet, and delete rows past retention.
 
@@ -188,7 +187,7 @@ def status(app: AppContext, limit: int, as_json: bool) -> None:
 @archive_path_option
 @json_option
 @pass_app
-def list_(app: AppContext, archive_path: Path | None, as_json: bool) -> None:
+def list_(app: AppContext, archive_path: str | None, as_json: bool) -> None:
     """List the archive's partitions (metric type, date) with rows and size.
 
     Example: metrics-toolkit archive list --archive-path /var/lib/metrics/archive
@@ -226,7 +225,7 @@ def restore_(
     start_text: str,
     end_text: str,
     metric_type: str | None,
-    archive_path: Path | None,
+    archive_path: str | None,
 ) -> None:
     """Put archived raw rows of a time range back into the database.
 
