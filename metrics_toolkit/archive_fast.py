@@ -6,8 +6,8 @@ general path (``rollup.rollup_rows`` over documents). Both give the same rolled-
 documents (tests compare them leaf by leaf).
 
 Reading
-    The chunk's rows come back with each document as JSON *text* (PostgreSQL: one
-    ``COPY ... TO STDOUT`` of ``metric_data::text``; SQLite: the text as stored), never as
+    The chunk's rows come back with each document as JSON *text* (PostgreSQL:
+    ``metric_data::text``, JSONB's canonical text; SQLite: the text as stored), never as
     Python dicts. The text is parsed once, column-wise, by Arrow's JSON reader: every key
     of every row becomes a (nested) column, so the leaf set is exact by construction, and
     its numeric columns are the leaves of :func:`metrics_toolkit.documents.flatten` (ints
@@ -20,9 +20,10 @@ Rolling up
     The leaves form a value frame (``host``/``metric_type`` key levels, UTC timestamps)
     that ``rollup_frame.resample_stats`` resamples; labels come from each bucket's latest
     row (latest timestamp, ties: the later id), as in ``rollup.rollup_rows``; then
-    ``rollup_output.to_snapshot_docs``. The counts the runner verifies the rollups against
-    (samples and per-leaf counts per bucket) are computed separately from the same
-    columns with ``numpy.bincount``.
+    ``rollup_docs.gauge_documents`` (``rollup_output.to_snapshot_docs``, in bulk). The
+    counts the runner verifies the rollups against (samples and per-leaf counts per
+    bucket) are computed separately from the same columns with ``numpy.bincount``. The
+    runner reads the next chunk while this one is worked on (``archive._Reader``).
 
 Archiving
     The Parquet tables (one per metric_type and UTC date) are built from the same columns:
@@ -36,6 +37,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -52,8 +54,8 @@ from metrics_toolkit.documents import ROLLUP_KEY, escape_key, strip_metrics
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.models import MetricsSnapshot
 from metrics_toolkit.rollup import EPOCH, KindOf, Row
-from metrics_toolkit.rollup_frame import ROW_METRIC, resample_stats
-from metrics_toolkit.rollup_output import to_snapshot_docs
+from metrics_toolkit.rollup_docs import gauge_documents
+from metrics_toolkit.rollup_frame import resample_stats
 from metrics_toolkit.sqltypes import UTCDateTime
 
 FloatArray = npt.NDArray[np.float64]
@@ -66,6 +68,10 @@ Expected = dict[BucketKey, tuple[int, dict[str, float]]]
 _TABLE = MetricsSnapshot.__tablename__
 _MICROS_PER_DAY = 86_400_000_000
 _TIMESTAMP_TYPE = pa.timestamp("us", tz="UTC")
+_FETCH_ROWS = 5000
+# The chunk's big, short-lived Arrow buffers come from the system allocator: Arrow's
+# default pool (mimalloc) keeps freed pages, which adds tens of MB to the peak.
+_POOL = pa.system_memory_pool()
 
 
 class _NotColumnar(Exception):
@@ -93,6 +99,11 @@ class RawChunk:
     def __len__(self) -> int:
         return len(self.ids)
 
+    @cached_property
+    def _keys(self) -> tuple[pd.Categorical, pd.Categorical]:
+        """Each row's host and metric_type, factorised once per chunk."""
+        return pd.Categorical(self.hosts), pd.Categorical(self.metric_types)
+
     def _bucket_micros(self, interval: Interval) -> IntArray:
         width = interval.seconds * 1_000_000
         out: IntArray = self.micros - self.micros % width
@@ -103,76 +114,90 @@ class RawChunk:
         width = Interval.parse(interval)
         stamps = pd.DatetimeIndex(self.micros.view("datetime64[us]"), name="timestamp")
         index = pd.MultiIndex.from_arrays(
-            [self.hosts, self.metric_types, stamps.tz_localize("UTC")],
+            [*self._keys, stamps.tz_localize("UTC")],
             names=["host", "metric_type", "timestamp"],
         )
         frame = pd.DataFrame(self.values, index=index, columns=list(self.values), copy=False)
         stats = resample_stats(frame, width, kind_of=self.kind_of)
-        stats[ROW_METRIC, "labels"] = self._labels(stats.index, width)
-        return to_snapshot_docs(stats, kind_of=self.kind_of)
+        return gauge_documents(stats, self._labels(stats.index, width), kind_of=self.kind_of)
 
-    def _labels(self, index: pd.MultiIndex, width: Interval) -> ObjectArray:
+    def _labels(self, index: pd.Index, width: Interval) -> list[dict[str, Any]]:
         """The labels of each bucket's latest row (rows are in time, then id, order)."""
-        keys = pd.DataFrame(
-            {"h": self.hosts, "m": self.metric_types, "b": self._bucket_micros(width)}
+        buckets = self._bucket_micros(width)
+        codes, count = _group_codes(*(key.codes for key in self._keys), buckets)
+        latest = _last_rows(codes, count).tolist()
+        where = {(self.hosts[i], self.metric_types[i], int(buckets[i])): i for i in latest}
+        keys = zip(
+            index.get_level_values("host"),
+            index.get_level_values("metric_type"),
+            index.get_level_values("timestamp").as_unit("us").asi8.tolist(),
+            strict=True,
         )
-        latest = np.flatnonzero(~keys.duplicated(keep="last").to_numpy())
-        where = {
-            (self.hosts[i], self.metric_types[i], int(keys["b"].iat[i])): int(i) for i in latest
-        }
-        buckets = index.get_level_values("timestamp").as_unit("us").asi8
-        out = np.empty(len(index), dtype=object)
-        for j, (host, metric_type) in enumerate(
-            zip(index.get_level_values("host"), index.get_level_values("metric_type"), strict=True)
-        ):
-            doc = json.loads(self.documents[where[host, metric_type, int(buckets[j])]].as_py())
-            out[j] = strip_metrics(doc)
-        return out
+        return [strip_metrics(json.loads(self.documents[where[key]].as_py())) for key in keys]
 
     def expected_counts(self, interval: str | Interval) -> Expected:
         """Samples and per-leaf counts per bucket, for the runner's verification."""
         buckets = self._bucket_micros(Interval.parse(interval))
-        groups = pd.MultiIndex.from_arrays([self.hosts, self.metric_types, buckets])
-        codes, uniques = groups.factorize()
-        n = len(uniques)
-        samples = np.bincount(codes, minlength=n)
+        codes, n = _group_codes(*(key.codes for key in self._keys), buckets)
+        samples = np.bincount(codes, minlength=n).tolist()
         counts = {
-            path: np.bincount(codes, weights=~np.isnan(column), minlength=n)
+            path: np.bincount(codes, weights=~np.isnan(column), minlength=n).tolist()
             for path, column in self.values.items()
         }
         out: Expected = {}
-        for g, (host, metric_type, bucket) in enumerate(uniques):
-            leaves = {path: float(c[g]) for path, c in counts.items() if c[g] > 0}
-            start = EPOCH + timedelta(microseconds=int(bucket))
-            out[(str(host), str(metric_type), start)] = (int(samples[g]), leaves)
+        for g, row in enumerate(_first_rows(codes, n).tolist()):
+            leaves = {path: c[g] for path, c in counts.items() if c[g] > 0}
+            start = EPOCH + timedelta(microseconds=int(buckets[row]))
+            out[(str(self.hosts[row]), str(self.metric_types[row]), start)] = (samples[g], leaves)
         return out
 
     def archive_tables(self) -> dict[tuple[str, date], pa.Table]:
         """The archive's Parquet tables, one per (metric_type, UTC date)."""
         days = self.micros // _MICROS_PER_DAY
-        keys = pd.MultiIndex.from_arrays([self.metric_types, days])
-        codes, uniques = keys.factorize()
+        codes, n = _group_codes(self._keys[1].codes, days)
         tables: dict[tuple[str, date], pa.Table] = {}
-        for g, (metric_type, day) in enumerate(uniques):
-            rows = np.flatnonzero(codes == g)
+        for g, first in enumerate(_first_rows(codes, n).tolist()):
+            rows = np.flatnonzero(codes == g) if n > 1 else np.arange(len(codes))
             take = pa.array(rows)
             columns: dict[str, pa.Array] = {
                 "id": pa.array(self.ids[rows], pa.int64()),
                 "timestamp": pa.array(self.micros[rows], pa.int64()).cast(_TIMESTAMP_TYPE),
                 "host": self.host_labels.take(take),
                 "rollup_interval": pa.nulls(len(rows), pa.string()),
-                "document": self.documents.take(take),
+                "document": pc.take(self.documents, take, memory_pool=_POOL),
             }
             fields = list(BASE_FIELDS)
             for path in sorted(self.values):
                 column = self.values[path][rows]
                 if path in BASE_COLUMNS or np.isnan(column).all():
                     continue  # as write_pending: absent leaves get no column
-                columns[path] = pa.array(column, pa.float64(), from_pandas=True)
+                columns[path] = pa.array(column, pa.float64(), from_pandas=True, memory_pool=_POOL)
                 fields.append(pa.field(path, pa.float64()))
             table = pa.table(columns, schema=pa.schema(fields))
-            tables[str(metric_type), (EPOCH + timedelta(days=int(day))).date()] = table
+            day = (EPOCH + timedelta(days=int(days[first]))).date()
+            tables[str(self.metric_types[first]), day] = table
         return tables
+
+
+def _group_codes(*columns: npt.NDArray[Any]) -> tuple[IntArray, int]:
+    """Group ids ``0..n-1`` of rows by their values in ``columns``, and ``n``."""
+    codes = np.zeros(len(columns[0]), dtype=np.int64)
+    for column in columns:
+        own, uniques = pd.factorize(column)
+        codes = np.asarray(pd.factorize(codes * len(uniques) + own)[0], dtype=np.int64)
+    return codes, int(codes.max()) + 1 if len(codes) else 0
+
+
+def _first_rows(codes: IntArray, n: int) -> IntArray:
+    """The first row of each group."""
+    out: IntArray = np.unique(codes, return_index=True)[1][:n]
+    return out
+
+
+def _last_rows(codes: IntArray, n: int) -> IntArray:
+    """The last row of each group."""
+    out: IntArray = len(codes) - 1 - _first_rows(codes[::-1].copy(), n)
+    return out
 
 
 def read_raw_chunk(
@@ -194,20 +219,31 @@ def read_raw_chunk(
 def _read_postgres(
     connection: Connection, lo: datetime, hi: datetime
 ) -> tuple[IntArray, IntArray, ObjectArray, pa.Array]:
-    # psycopg's C loaders on a plain cursor beat COPY here: COPY TO yields one message per
-    # row, each a round of Python code.
+    # A server-side cursor read in batches: neither libpq nor Python ever holds the whole
+    # chunk as row objects (the chunk's peak memory is its Arrow columns). A plain cursor
+    # beats COPY TO here, which yields one message per row, each a round of Python code.
     query = (
         "SELECT id, (extract(epoch FROM timestamp) * 1000000)::int8, metric_type, "
         f"metric_data::text FROM {_TABLE} WHERE timestamp >= %s AND timestamp < %s "
         "ORDER BY timestamp, id"
     )
-    cursor = connection.connection.cursor()
+    parts = []
+    cursor = connection.connection.cursor(name="archive_chunk")
     try:
         cursor.execute(query, (lo, hi))
-        rows = cursor.fetchall()
+        while batch := cursor.fetchmany(_FETCH_ROWS):
+            parts.append(_arrays(batch))
     finally:
         cursor.close()
-    return _arrays(rows)
+    if not parts:
+        return _arrays([])
+    ids, micros, metric_types, documents = zip(*parts, strict=True)
+    return (
+        np.concatenate(ids),
+        np.concatenate(micros),
+        np.concatenate(metric_types),
+        _concat(documents),
+    )
 
 
 def _read_generic(
@@ -228,23 +264,34 @@ def _arrays(rows: Sequence[Sequence[Any]]) -> tuple[IntArray, IntArray, ObjectAr
     """Rows ``(id, epoch microseconds, metric_type, JSON text)`` as columns."""
     if not all(isinstance(r[3], str) for r in rows):
         raise _NotColumnar
-    ids, micros, metric_types, documents = zip(*rows, strict=True) if rows else ([],) * 4
+    ids, micros, metric_types, texts = zip(*rows, strict=True) if rows else ([],) * 4
+    documents = pa.array(texts, type=pa.string(), memory_pool=_POOL)
+    if isinstance(documents, pa.ChunkedArray):  # over 2 GiB of text: too big to parse at once
+        raise _NotColumnar
     return (
         np.array(ids, dtype=np.int64),
         np.array(micros, dtype=np.int64),
         np.array(metric_types, dtype=object),
-        pa.array(documents, type=pa.string()),
+        documents,
     )
 
 
-def _ndjson(documents: pa.Array) -> bytes:
+def _concat(arrays: Sequence[pa.Array]) -> pa.Array:
+    """One string array (a chunk over 2 GiB of text is too big to parse at once)."""
+    try:
+        return pa.concat_arrays(list(arrays), memory_pool=_POOL)
+    except pa.ArrowInvalid:  # offsets overflow
+        raise _NotColumnar from None
+
+
+def _ndjson(documents: pa.Array) -> npt.NDArray[np.uint8]:
     """The documents as newline-delimited JSON (one line each: JSON text has no raw newline)."""
     _, offsets_buffer, data_buffer = documents.buffers()
     offsets = np.frombuffer(
         offsets_buffer, dtype=np.int32, count=len(documents) + 1, offset=documents.offset * 4
     )
     data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return np.insert(data, offsets[1:] - offsets[0], ord("\n")).tobytes()
+    return np.insert(data, offsets[1:] - offsets[0], ord("\n"))
 
 
 def _columns(
@@ -283,7 +330,9 @@ def _parse(documents: pa.Array) -> pa.Table:
     longest = int(pc.max(lengths).as_py() or 0)
     options = pa_json.ReadOptions(block_size=max(1 << 20, 2 * longest + 2))
     try:
-        return pa_json.read_json(pa.py_buffer(_ndjson(documents)), read_options=options)
+        return pa_json.read_json(
+            pa.py_buffer(_ndjson(documents)), read_options=options, memory_pool=_POOL
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise _NotColumnar from None
 
@@ -295,7 +344,8 @@ def _leaves(array: pa.Array, path: str, out: dict[str, FloatArray]) -> None:
         for field, child in zip(kind, array.flatten(), strict=True):
             _leaves(child, f"{path}.{escape_key(field.name)}", out)
     elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
-        column = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        cast = pc.cast(array, pa.float64(), safe=False, memory_pool=_POOL)
+        column = cast.to_numpy(zero_copy_only=False)
         # Non-finite numbers are not metrics (a copy: Arrow's buffers are read-only).
         out[path] = np.where(np.isfinite(column), column, np.nan)
 

@@ -48,6 +48,9 @@ from metrics_toolkit.errors import MetricsToolkitError
 
 PENDING_SUFFIX = ".parquet.pending"
 COMPRESSION = "zstd"
+# Dictionary-encode only the columns that repeat: trying it on the documents (all distinct)
+# costs time and makes files larger.
+DICTIONARY_COLUMNS = ["host", "rollup_interval"]
 BASE_FIELDS = [
     pa.field("id", pa.int64()),
     pa.field("timestamp", pa.timestamp("us", tz="UTC")),
@@ -202,7 +205,12 @@ class ArchiveStore:
                 final_name = f"part-{stem}.parquet"
                 pending = directory / f"_{final_name[: -len('.parquet')]}{PENDING_SUFFIX}"
                 temporary = directory / f".{pending.name}.tmp"
-                pq.write_table(table, temporary, compression=COMPRESSION)
+                pq.write_table(
+                    table,
+                    temporary,
+                    compression=COMPRESSION,
+                    use_dictionary=DICTIONARY_COLUMNS,
+                )
                 with open(temporary, "rb") as handle:
                     os.fsync(handle.fileno())
                 temporary.replace(pending)
@@ -221,7 +229,12 @@ class ArchiveStore:
                 directory = _partition_dir(self.root, metric_type, day)
                 pending = directory / f"_part-{stem}{PENDING_SUFFIX}"
                 with self.fs.open(str(pending), "wb") as handle:
-                    pq.write_table(table, handle, compression=COMPRESSION)
+                    pq.write_table(
+                        table,
+                        handle,
+                        compression=COMPRESSION,
+                        use_dictionary=DICTIONARY_COLUMNS,
+                    )
                 written.append(pending)
         except OSError as error:
             msg = f"Cannot write the archive under {self.url}: {error.strerror or error}"
