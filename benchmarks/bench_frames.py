@@ -24,19 +24,7 @@ from benchmarks.harness import Report, run_child
 
 def measure(name: str, url: str, seed_rows: int = 0) -> tuple[float, float, int]:
     """(seconds, peak MiB, result rows) of one job in a fresh child process."""
-    child = run_child(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.bench_frames",
-            "--job",
-            name,
-            "--url",
-            url,
-            "--seed-rows",
-            str(seed_rows),
-        ]
-    )
+    child = run_child([sys.executable, "-m", "benchmarks._frames_jobs", name, url, str(seed_rows)])
     if child.returncode != 0:
         raise SystemExit(f"{name} failed")
     result = json.loads(child.stdout.strip().splitlines()[-1])
