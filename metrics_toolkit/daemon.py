@@ -29,14 +29,12 @@ import math
 import os
 import re
 import select
-import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from filelock import FileLock, Timeout
@@ -65,6 +63,7 @@ from metrics_toolkit.errors import (
 from metrics_toolkit.ingest import IngestResult
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.migrate import ensure_schema
+from metrics_toolkit.signals import on_stop_signal
 from metrics_toolkit.spool import Spool, ensure_directory, replay
 
 log = logging.getLogger(__name__)
@@ -562,22 +561,10 @@ def stop_on_signals(daemon: CollectionDaemon) -> Iterator[None]:
     A second signal gets the default behaviour again (SIGINT raises KeyboardInterrupt,
     SIGTERM ends the process), so a stuck flush can still be interrupted. Main thread only.
     """
-    signals = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        log.info("Received %s: finishing the current tick, then flushing", signal.strsignal(signum))
-        daemon.request_stop()
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    for sig in signals:
-        signal.signal(sig, handle)
-    try:
+    with on_stop_signal(
+        daemon.request_stop, "Received %s: finishing the current tick, then flushing", log
+    ):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 __all__ = [

@@ -42,14 +42,12 @@ import json
 import logging
 import math
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -58,6 +56,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit.errors import ConfigError, MetricsToolkitError
+from metrics_toolkit.signals import on_stop_signal
 
 # The job runners import the daemon, archive and report stacks where they run them:
 # validating a `schedule.jobs` value (config set) only needs the parsers here.
@@ -467,22 +466,12 @@ class _StopFlag:
 @contextlib.contextmanager
 def _signals(stop: _StopFlag) -> Iterator[None]:
     """SIGTERM/SIGINT set ``stop``; a second one gets the default behaviour back."""
-    signals = (signal.SIGTERM, signal.SIGINT)
-    previous = {sig: signal.getsignal(sig) for sig in signals}
 
-    def handle(signum: int, frame: FrameType | None) -> None:
-        log.warning("Received %s: stopping after the running jobs", signal.strsignal(signum))
+    def request_stop() -> None:
         stop.set = True
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    for sig in signals:
-        signal.signal(sig, handle)
-    try:
+    with on_stop_signal(request_stop, "Received %s: stopping after the running jobs", log):
         yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def serve(schedule: Schedule, *, until: Callable[[], bool] | None = None) -> None:
