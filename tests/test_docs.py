@@ -68,3 +68,13 @@ def test_light_commands_do_not_import_pandas() -> None:
 def test_config_keys_are_documented(entry: object) -> None:
     readme = (ROOT / "README.md").read_text()
     assert f"`{entry.key}`" in readme, f"README does not document config key {entry.key}"  # type: ignore[attr-defined]
+
+
+def test_public_api_names_resolve() -> None:
+    import metrics_toolkit
+
+    for name in metrics_toolkit.__all__:
+        assert getattr(metrics_toolkit, name) is not None, name
+    from metrics_toolkit.frames import load_frame
+
+    assert metrics_toolkit.load_frame is load_frame
