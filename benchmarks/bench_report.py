@@ -22,21 +22,16 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy import exc as sa_exc
 
+from benchmarks import datasets
 from benchmarks.harness import Report, Stopwatch, measure_interleaved
-from metrics_toolkit.db import make_engine, resolve_url
+from metrics_toolkit.db import make_engine
 from metrics_toolkit.frames import load_frame
 from metrics_toolkit.generator import SnapshotRow, count_history, generate_history
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.migrate import upgrade
-from metrics_toolkit.models import MetricsSnapshot
 from metrics_toolkit.reporting import build_report, render_html, render_json, render_pdf
 from metrics_toolkit.reporting.buckets import STATS, metrics_of
 from metrics_toolkit.reporting.files import write_report
@@ -63,42 +58,8 @@ def rows(n: int) -> Iterator[list[SnapshotRow]]:
 
 
 def database(n: int, *, fresh: bool) -> str:
-    """A PostgreSQL database holding the newest ``n`` rows; made once, then reused."""
-    name = f"mt_bench_report_{n}"
-    url = f"{PG_ADMIN}/{name}"
-    admin = create_engine(resolve_url(f"{PG_ADMIN}/postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        exists = connection.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-        ).scalar()
-        if exists and not fresh and _count(url) == n:
-            admin.dispose()
-            return url
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    engine = make_engine(url)
-    upgrade(engine)
-    started = time.perf_counter()
-    result = write_snapshots(engine, rows(n))
-    print(f"Ingested {result.inserted:,} rows in {time.perf_counter() - started:.0f} s")
-    with engine.connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE metrics_snapshots")
-        )
-    engine.dispose()
-    return url
-
-
-def _count(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(select(func.count(MetricsSnapshot.id))).scalar_one())
-    except sa_exc.SQLAlchemyError:
-        return -1
-    finally:
-        engine.dispose()
+    """A PostgreSQL database holding the newest ``n`` full-document rows; made once, then reused."""
+    return datasets.postgres(n, fresh=fresh, name=f"mt_bench_report_{n}", source=rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ is reused by later runs (``--fresh`` rebuilds it).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,9 +51,18 @@ def rows(n: int) -> Iterator[list[tuple[datetime, str, dict[str, Any]]]]:
             return
 
 
-def postgres(n: int, *, fresh: bool = False) -> str:
-    """A PostgreSQL database holding exactly ``n`` benchmark rows; returns its URL."""
-    name = f"mt_bench_{n}"
+RowSource = Callable[[int], Iterable[Any]]
+
+
+def postgres(
+    n: int, *, fresh: bool = False, name: str | None = None, source: RowSource | None = None
+) -> str:
+    """A PostgreSQL database holding exactly ``n`` benchmark rows; returns its URL.
+
+    ``source(n)`` yields the rows (default: :func:`rows`, compact documents); ``name``
+    defaults to ``mt_bench_<n>``.
+    """
+    name = name or f"mt_bench_{n}"
     url = f"{PG_ADMIN}/{name}"
     admin = create_engine(resolve_url(f"{PG_ADMIN}/postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -65,7 +75,7 @@ def postgres(n: int, *, fresh: bool = False) -> str:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    _fill(make_engine(url), n)
+    _fill(make_engine(url), n, source or rows)
     with make_engine(url).connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT").execute(
             text("VACUUM ANALYZE metrics_snapshots")
@@ -82,7 +92,7 @@ def sqlite(n: int, directory: str = "benchmarks/results", *, fresh: bool = False
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
-    _fill(make_engine(url), n)
+    _fill(make_engine(url), n, rows)
     return url
 
 
@@ -97,7 +107,9 @@ def _count(url: str) -> int:
         engine.dispose()
 
 
-def _fill(engine: Engine, n: int) -> None:
+def _fill(engine: Engine, n: int, source: RowSource) -> None:
     upgrade(engine)
-    write_snapshots(engine, rows(n), batch_size=20_000)
+    started = time.perf_counter()
+    result = write_snapshots(engine, source(n), batch_size=20_000)
+    print(f"Ingested {result.inserted:,} rows in {time.perf_counter() - started:.0f} s")
     engine.dispose()
