@@ -34,6 +34,7 @@ from metrics_toolkit.frames_sql import (
     needed_stats,
     pg_buckets,
     pg_buckets_fast,
+    pg_documents_inline,
     pg_has_rollups,
     pg_values,
     sqlite_buckets,
@@ -41,6 +42,8 @@ from metrics_toolkit.frames_sql import (
 )
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.pg_copy import Kind, copy_columns
+from metrics_toolkit.pg_parallel import plan_parts, read_parts
 from metrics_toolkit.rollup import Row
 from metrics_toolkit.rollup_frame import resample_stats, stats_frame
 from metrics_toolkit.rollup_output import FINAL_STATS, finalize
@@ -415,41 +418,72 @@ def _index(stamps_us: np.ndarray, hosts: Sequence[str] | None) -> pd.Index:
 def _values_frame(
     connection: Connection, paths: list[str], filters: Filters, stats: list[str], by_host: bool
 ) -> pd.DataFrame:
+    hosts: list[str] | None = None
     if connection.dialect.name == "postgresql":
-        driver = connection.connection.driver_connection
-        try:
-            with driver.transaction():  # type: ignore[union-attr]  # savepoint, see _pg_bucket_rows
-                raw = _pg_copy(connection, pg_values(paths, filters, fast=True))
-        except psycopg.DataError:
-            raw = _pg_copy(connection, pg_values(paths, filters))
-        stamps = raw["ts_us"].to_numpy(dtype=np.int64)
+        values = _pg_values(connection, paths, filters, by_host)
+        stamps = values.pop("ts_us")
+        if by_host:
+            hosts = list(values.pop("host"))
     else:
         raw = _sqlite_fetch(connection, sqlite_values(paths, filters))
         parsed = pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601"))
         stamps = parsed.as_unit("us").asi8
-    index = (
-        _index(stamps, list(raw["host"].astype(str)) if by_host else None)
-        if len(raw)
-        else _empty_index(by_host)
-    )
+        hosts = list(raw["host"].astype(str)) if by_host else None
+        values = {
+            f"m{i}": pd.to_numeric(raw[f"m{i}"], errors="coerce").to_numpy(dtype=np.float64)
+            for i in range(len(paths))
+        }
+    index = _index(stamps, hosts) if len(stamps) else _empty_index(by_host)
     columns: dict[tuple[str, str], Any] = {}
     for i, path in enumerate(paths):
-        values = (
-            pd.to_numeric(raw[f"m{i}"], errors="coerce").to_numpy(dtype=np.float64)
-            if len(raw)
-            else np.array([])
-        )
+        column = values[f"m{i}"]
         for stat in stats:
             if stat == "count":
-                columns[path, stat] = (~np.isnan(values)).astype(np.float64)
+                columns[path, stat] = (~np.isnan(column)).astype(np.float64)
             elif stat in COUNTER_STATS:
-                columns[path, stat] = np.full(len(values), np.nan)
+                columns[path, stat] = np.full(len(column), np.nan)
             else:
-                columns[path, stat] = values
+                columns[path, stat] = column
     frame = _shape(columns, paths, stats, index)
     frame.attrs["stored_intervals"] = []
     frame.attrs["notes"] = []
     return frame
+
+
+def _pg_values(
+    connection: Connection, paths: list[str], filters: Filters, by_host: bool
+) -> dict[str, Any]:
+    """``ts_us``, ``host`` (with ``by_host``) and ``m0``, ``m1``... as arrays.
+
+    Optimistic first (each leaf cast straight to float8), carefully when a non-number makes
+    that cast fail. Without hosts every column is fixed-width: binary COPY into NumPy. A
+    large range is read in time slices over several connections from one snapshot
+    (:mod:`metrics_toolkit.pg_parallel`).
+    """
+
+    def run(part_connection: Connection, part: Filters, fast: bool) -> dict[str, Any]:
+        query = pg_values(paths, part, fast=fast, by_host=by_host)
+        if by_host:
+            raw = _pg_copy(part_connection, query)
+            return {name: raw[name].to_numpy() for name in query.columns}
+        kinds: list[tuple[str, Kind]] = [("ts_us", "timestamptz")]
+        kinds += [(name, "float8") for name in query.columns[1:]]
+        driver = part_connection.connection.driver_connection
+        return copy_columns(driver, query.sql, query.params, kinds)
+
+    def read(part_connection: Connection, part: Filters) -> dict[str, Any]:
+        driver = part_connection.connection.driver_connection
+        try:
+            with driver.transaction():  # type: ignore[union-attr]  # savepoint, see _pg_bucket_rows
+                return run(part_connection, part, fast=True)
+        except psycopg.DataError:
+            return run(part_connection, part, fast=False)
+
+    parts = plan_parts(connection, filters, lambda: _time_range(connection, filters))
+    done = read_parts(connection, parts, read)
+    if len(done) == 1:
+        return done[0]
+    return {name: np.concatenate([part[name] for part in done]) for name in done[0]}
 
 
 def _pg_copy(connection: Connection, query: Query) -> pd.DataFrame:
@@ -499,7 +533,7 @@ def _sql_frame(
 ) -> pd.DataFrame:
     sql_stats = needed_stats(stats)
     if connection.dialect.name == "postgresql":
-        raw = _pg_bucket_rows(connection, paths, filters, width, sql_stats, by_host)
+        raw = _pg_bucket_rows(connection, paths, filters, width, stats, by_host)
     else:
         raw = _sqlite_fetch(
             connection, sqlite_buckets(paths, filters, width.seconds, sql_stats, by_host)
@@ -514,10 +548,13 @@ def _sql_frame(
     for i, path in enumerate(paths):
         got = {
             s: pd.to_numeric(raw[f"m{i}_{s}"], errors="coerce").to_numpy(dtype=np.float64)
-            for s in sql_stats
+            for s in [*sql_stats, "mean"]
+            if f"m{i}_{s}" in raw
         }
         for stat in stats:
-            if stat == "mean":
+            if stat == "mean" and "mean" in got:
+                columns[path, stat] = got["mean"]
+            elif stat == "mean":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     columns[path, stat] = got["sum"] / got["count"]
             elif stat == "count":
@@ -564,28 +601,47 @@ def _pg_bucket_rows(
     stats: list[str],
     by_host: bool,
 ) -> pd.DataFrame:
-    """Bucket aggregates on PostgreSQL: raw rows the fast way, rolled-up rows carefully."""
-    if {"first", "last"} & set(stats):
-        return _pg_fetch(connection, pg_buckets(paths, filters, width.seconds, stats, by_host))
+    """Bucket aggregates on PostgreSQL: raw rows the fast way, rolled-up rows carefully.
+
+    ``stats`` are the user's statistics. The result has ``m<i>_<stat>`` columns for the SQL
+    statistics they need (:func:`needed_stats`), or ``m<i>_mean`` in place of count + sum
+    when one query answers everything (no rolled-up rows to merge).
+    """
+    sql_stats = needed_stats(stats)
+    if {"first", "last"} & set(sql_stats):
+        return _pg_fetch(connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host))
     has_rollups = bool(_pg_fetch(connection, pg_has_rollups(filters))["any"].iloc[0])
+    fast_stats = sql_stats
+    if not has_rollups and "mean" in stats:  # avg reads each leaf once, count + sum twice
+        fast_stats = [s for s in sql_stats if s not in ("count", "sum") or s in stats]
+        fast_stats.append("mean")
+    inline = bool(_pg_fetch(connection, pg_documents_inline(filters))["inline"].iloc[0])
     driver = connection.connection.driver_connection
     try:
         with driver.transaction():  # type: ignore[union-attr]  # a savepoint: a failed cast
             fast = pg_buckets_fast(  # must not abort the caller's transaction
-                paths, filters, width.seconds, stats, by_host, skip_rollups=has_rollups
+                paths,
+                filters,
+                width.seconds,
+                fast_stats,
+                by_host,
+                skip_rollups=has_rollups,
+                inline=inline,
             )
             parts = [_pg_fetch(connection, fast)]
     except psycopg.DataError:  # a non-number where a number is expected (SQLSTATE class 22)
         parts = [
-            _pg_fetch(connection, pg_buckets(paths, filters, width.seconds, stats, by_host, "raw"))
+            _pg_fetch(
+                connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host, "raw")
+            )
         ]
     if has_rollups:
         parts.append(
             _pg_fetch(
-                connection, pg_buckets(paths, filters, width.seconds, stats, by_host, "rolled")
+                connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host, "rolled")
             )
         )
-    return _merge_bucket_parts(parts, paths, stats)
+    return _merge_bucket_parts(parts, paths, sql_stats)
 
 
 def _merge_bucket_parts(

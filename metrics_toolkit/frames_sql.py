@@ -76,19 +76,27 @@ def _where(
     return " AND ".join(clauses)
 
 
+#: Below this size an uncompressed document is stored inline (PostgreSQL's TOAST threshold is
+#: about 2 kB per row), so reading it costs no decompression.
+_INLINE_BYTES = 1800
+
+
 def _pg_where(filters: Filters, params: dict[str, Any]) -> str:
     return _where(filters, params, lambda name: f"%({name})s", "metric_data ->> 'host'")
 
 
 def _pg_rows(where: str) -> str:
-    """The matching rows, each document decompressed once.
+    """The matching rows, each document decompressed at most once.
 
-    A large JSONB document is stored compressed, and every ``->`` on the column would
-    decompress it again; ``|| '{}'`` makes one in-memory copy per row that every leaf
-    extraction then reads (2.5x faster on full collector documents).
+    A large JSONB document is stored compressed (or out of line), and every ``->`` on the
+    column would decompress it again; ``|| '{}'`` makes one in-memory copy per row that
+    every leaf extraction then reads (2.5x faster on full collector documents). A small,
+    inline document is read where it lies: copying it would only cost time.
     """
     return (
-        "(SELECT timestamp, metric_type, metric_data || '{}'::jsonb AS metric_data "
+        "(SELECT timestamp, metric_type, CASE WHEN pg_column_compression(metric_data) IS NULL "
+        f"AND pg_column_size(metric_data) < {_INLINE_BYTES} THEN metric_data "
+        "ELSE metric_data || '{}'::jsonb END AS metric_data "
         f"FROM metrics_snapshots WHERE {where} OFFSET 0) AS src"
     )
 
@@ -106,13 +114,19 @@ def _pg_chain(i: int, path: str, params: dict[str, Any]) -> str:
     return chain
 
 
-def pg_values(metrics: Sequence[str], filters: Filters, *, fast: bool = False) -> Query:
-    """Full resolution: epoch microseconds, host, one float column per metric (for COPY).
+def pg_values(
+    metrics: Sequence[str], filters: Filters, *, fast: bool = False, by_host: bool = True
+) -> Query:
+    """Full resolution: the timestamp, the host (with ``by_host``), one float per metric.
 
     Uses psycopg's ``%(name)s`` placeholders; psycopg binds them (client-side for COPY,
     with proper quoting), never our string formatting. ``fast`` casts each leaf straight
     to float8, which fails on a non-number (see :func:`pg_buckets_fast`); otherwise each
     leaf is type-checked and non-numbers are skipped.
+
+    With ``by_host`` the result is for a text COPY: ``ts_us`` (epoch microseconds), ``host``
+    and the values (empty when missing). Without, every column is fixed-width and non-null
+    (``timestamp``, then NaN for a missing value), for :mod:`metrics_toolkit.pg_copy`.
     """
     params: dict[str, Any] = {}
     extract = []
@@ -120,20 +134,28 @@ def pg_values(metrics: Sequence[str], filters: Filters, *, fast: bool = False) -
     for i, path in enumerate(metrics):
         if fast:
             extract.append(f"({_pg_chain(i, path, params)})::float8 AS v{i}")
-            convert.append(f"v{i} AS m{i}")
-            continue
-        params[f"p{i}"] = list(split_path(path))
-        extract.append(f"metric_data #> %(p{i})s AS v{i}")
-        convert.append(f"{_pg_num(f'v{i}')} AS m{i}")
-    inner = ", ".join(["timestamp", "metric_data ->> 'host' AS host", *extract])
-    sql = (
+            value = f"v{i}"
+        else:
+            params[f"p{i}"] = list(split_path(path))
+            extract.append(f"metric_data #> %(p{i})s AS v{i}")
+            value = _pg_num(f"v{i}")
+        convert.append(f"{value} AS m{i}" if by_host else f"coalesce({value}, 'NaN') AS m{i}")
+    host = ["metric_data ->> 'host' AS host"] if by_host else []
+    inner = ", ".join(["timestamp", *host, *extract])
+    head = (
         "SELECT (extract(epoch FROM timestamp) * 1000000)::bigint AS ts_us, "
         "coalesce(host, '') AS host"
+        if by_host
+        else "SELECT timestamp"
+    )
+    sql = (
+        head
         + "".join(f", {c}" for c in convert)
         + f" FROM (SELECT {inner} FROM {_pg_rows(_pg_where(filters, params))}"
         " OFFSET 0) AS s ORDER BY timestamp"
     )
-    return Query(sql, params, ["ts_us", "host", *[f"m{i}" for i in range(len(metrics))]])
+    first = ["ts_us", "host"] if by_host else ["timestamp"]
+    return Query(sql, params, [*first, *[f"m{i}" for i in range(len(metrics))]])
 
 
 ROWS_SQL = {
@@ -141,10 +163,22 @@ ROWS_SQL = {
     "raw": f" AND NOT (metric_data ? '{ROLLUP_KEY}')",
     "rolled": f" AND metric_data ? '{ROLLUP_KEY}'",
 }
-_BUCKET = (
-    "(extract(epoch FROM date_bin(%(width)s::interval, timestamp, "
-    "TIMESTAMPTZ '1970-01-01 00:00:00+00')) * 1000000)::bigint"
-)
+_BIN = "date_bin(%(width)s::interval, timestamp, TIMESTAMPTZ '1970-01-01 00:00:00+00')"
+
+
+def _grouped(items: Sequence[str], source: str, columns: Sequence[str], by_host: bool) -> str:
+    """Aggregate ``items`` per bucket (and host), then label buckets in epoch microseconds.
+
+    Grouping on the ``date_bin`` timestamp itself (not on a numeric expression of it) lets
+    PostgreSQL hash-aggregate, in parallel workers when the source allows.
+    """
+    group, order = ("1, 2", "host, bucket") if by_host else ("1", "bucket")
+    outer = ", ".join(columns[1:])
+    return (
+        f"SELECT (extract(epoch FROM bucket) * 1000000)::bigint AS bucket_us, {outer} FROM ("
+        f"SELECT {_BIN} AS bucket, {', '.join(items)} FROM {source} GROUP BY {group}"
+        f") AS g ORDER BY {order}"
+    )
 
 
 def pg_buckets(
@@ -177,7 +211,6 @@ def pg_buckets(
         f"{_pg_num('rollup_samples')} AS samples",
     ]
     level3 = [
-        f"{_BUCKET} AS bucket_us",
         "host" if by_host else "'' AS host",
         "string_agg(DISTINCT rollup_interval, ',') AS intervals",
         "sum(CASE WHEN r THEN samples ELSE 1 END) AS samples",
@@ -216,15 +249,12 @@ def pg_buckets(
             level3.append(f"{expr} AS m{i}_{stat}")
             columns.append(f"m{i}_{stat}")
     where = _pg_where(filters, params) + ROWS_SQL[rows]
-    group, order = ("1, 2", "2, 1") if by_host else ("1", "1")
-    sql = (
-        f"SELECT {', '.join(level3)} FROM ("
-        f"SELECT {', '.join(level2)} FROM ("
+    source = (
+        f"(SELECT {', '.join(level2)} FROM ("
         f"SELECT {', '.join(level1)} FROM {_pg_rows(where)} OFFSET 0"
-        ") AS l1 OFFSET 0) AS l2 "
-        f"GROUP BY {group} ORDER BY {order}"
+        ") AS l1 OFFSET 0) AS l2"
     )
-    return Query(sql, params, columns)
+    return Query(_grouped(level3, source, columns, by_host), params, columns)
 
 
 def pg_buckets_fast(
@@ -235,38 +265,62 @@ def pg_buckets_fast(
     by_host: bool,
     *,
     skip_rollups: bool,
+    inline: bool = True,
 ) -> Query:
-    """Raw rows only, the fast way: ``count``, ``sum``, ``min``, ``max`` per metric.
+    """Raw rows only, the fast way: ``count``, ``sum``, ``min``, ``max``, ``mean`` per metric.
 
-    Each leaf is read once as ``(metric_data -> key -> key ...)::float8``. That cast fails
-    (a ``DataError``) on anything but a JSON number, so a caller runs this optimistically
-    and falls back to :func:`pg_buckets` (which skips such values) when it fails: exact
-    either way, and as fast as hand-written SQL on clean data.
+    Each leaf is read as ``(metric_data -> key -> key ...)::float8``. That cast fails (a
+    ``DataError``) on anything but a JSON number, so a caller runs this optimistically and
+    falls back to :func:`pg_buckets` (which skips such values) when it fails: exact either
+    way. ``mean`` (``avg``) reads each leaf once where ``count`` + ``sum`` read it twice.
+
+    ``inline``: the documents are small and stored inline (see :func:`pg_documents_inline`),
+    so the aggregates read the table directly and PostgreSQL may use parallel workers, as
+    it does for hand-written SQL; otherwise each document is decompressed once in a
+    subquery first.
     """
     assert not {"first", "last"} & set(stats), "first/last need pg_buckets"
     params: dict[str, Any] = {"width": f"{width_seconds} seconds"}
-    values = []
     aggregates = [
-        f"{_BUCKET} AS bucket_us",
-        "host" if by_host else "'' AS host",
+        "coalesce(metric_data ->> 'host', '') AS host" if by_host else "'' AS host",
         "NULL AS intervals",
         "count(*) AS samples",
     ]
     columns = ["bucket_us", "host", "intervals", "samples"]
+    values = []
     for i, path in enumerate(metrics):
-        values.append(f"({_pg_chain(i, path, params)})::float8 AS x{i}")
+        value = f"({_pg_chain(i, path, params)})::float8"
+        values.append(f"{value} AS x{i}")
         for stat in stats:
-            aggregates.append(f"{stat}(x{i}) AS m{i}_{stat}")
+            fn = "avg" if stat == "mean" else stat
+            aggregates.append(f"{fn}({value if inline else f'x{i}'}) AS m{i}_{stat}")
             columns.append(f"m{i}_{stat}")
-    host = ", coalesce(metric_data ->> 'host', '') AS host" if by_host else ""
     where = _pg_where(filters, params) + (ROWS_SQL["raw"] if skip_rollups else "")
-    group, order = ("1, 2", "2, 1") if by_host else ("1", "1")
+    if inline:
+        source = f"metrics_snapshots WHERE {where}"
+    else:
+        source = f"(SELECT *, {', '.join(values)} FROM {_pg_rows(where)} OFFSET 0) AS v"
+    return Query(_grouped(aggregates, source, columns, by_host), params, columns)
+
+
+def pg_documents_inline(filters: Filters, sample: int = 20) -> Query:
+    """Whether the first ``sample`` matching documents are small and stored uncompressed."""
+    params: dict[str, Any] = {}
     sql = (
-        f"SELECT {', '.join(aggregates)} FROM ("
-        f"SELECT timestamp{host}, {', '.join(values)} FROM {_pg_rows(where)} "
-        f"OFFSET 0) AS v GROUP BY {group} ORDER BY {order}"
+        "SELECT coalesce(bool_and(pg_column_compression(metric_data) IS NULL "
+        f"AND pg_column_size(metric_data) < {_INLINE_BYTES}), true) FROM ("
+        f"SELECT metric_data FROM metrics_snapshots WHERE {_pg_where(filters, params)} "
+        f"LIMIT {int(sample)}) AS s"
     )
-    return Query(sql, params, columns)
+    return Query(sql, params, ["inline"])
+
+
+def pg_estimate_rows(filters: Filters) -> Query:
+    """The planner's estimate of the matching rows (``EXPLAIN``: no rows are read)."""
+    params: dict[str, Any] = {}
+    where = _pg_where(filters, params)
+    sql = f"EXPLAIN (FORMAT JSON) SELECT 1 FROM metrics_snapshots WHERE {where}"
+    return Query(sql, params, ["plan"])
 
 
 def pg_has_rollups(filters: Filters) -> Query:
