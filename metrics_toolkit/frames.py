@@ -38,6 +38,8 @@ from metrics_toolkit.frames_sql import (
     pg_has_rollups,
     pg_values,
     sqlite_buckets,
+    sqlite_buckets_raw,
+    sqlite_has_rollups,
     sqlite_values,
 )
 from metrics_toolkit.intervals import Interval
@@ -534,9 +536,14 @@ def _sql_frame(
     sql_stats = needed_stats(stats)
     if connection.dialect.name == "postgresql":
         raw = _pg_bucket_rows(connection, paths, filters, width, stats, by_host)
-    else:
+    elif _sqlite_fetch(connection, sqlite_has_rollups(filters))["any"].iloc[0]:
         raw = _sqlite_fetch(
             connection, sqlite_buckets(paths, filters, width.seconds, sql_stats, by_host)
+        )
+    else:
+        one_pass = _one_pass_stats(sql_stats, stats)
+        raw = _sqlite_fetch(
+            connection, sqlite_buckets_raw(paths, filters, width.seconds, one_pass, by_host)
         )
     if len(raw):
         index = _index(
@@ -593,6 +600,14 @@ def _pg_fetch(connection: Connection, query: Query) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows, columns=query.columns)
 
 
+def _one_pass_stats(sql_stats: list[str], stats: list[str]) -> list[str]:
+    """The SQL statistics for one query with nothing to merge: ``mean`` as ``avg`` (one
+    read of each leaf) in place of ``count`` + ``sum`` (two), unless those are asked for."""
+    if "mean" not in stats:
+        return sql_stats
+    return [s for s in sql_stats if s not in ("count", "sum") or s in stats] + ["mean"]
+
+
 def _pg_bucket_rows(
     connection: Connection,
     paths: list[str],
@@ -611,10 +626,7 @@ def _pg_bucket_rows(
     if {"first", "last"} & set(sql_stats):
         return _pg_fetch(connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host))
     has_rollups = bool(_pg_fetch(connection, pg_has_rollups(filters))["any"].iloc[0])
-    fast_stats = sql_stats
-    if not has_rollups and "mean" in stats:  # avg reads each leaf once, count + sum twice
-        fast_stats = [s for s in sql_stats if s not in ("count", "sum") or s in stats]
-        fast_stats.append("mean")
+    fast_stats = sql_stats if has_rollups else _one_pass_stats(sql_stats, stats)
     inline = bool(_pg_fetch(connection, pg_documents_inline(filters))["inline"].iloc[0])
     driver = connection.connection.driver_connection
     try:

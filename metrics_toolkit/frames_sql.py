@@ -334,6 +334,13 @@ def pg_has_rollups(filters: Filters) -> Query:
 # SQLite
 
 
+_SQLITE_EPOCH = "CAST(strftime('%s', timestamp) AS INTEGER)"
+#: The bucket start in epoch seconds: floor division, right for negative epochs too
+#: (timestamps before 1970).
+_SQLITE_BUCKET = f"({_SQLITE_EPOCH} - ((({_SQLITE_EPOCH} % :width) + :width) % :width))"
+_SQLITE_ROLLED = f"json_type(metric_data, '$.{ROLLUP_KEY}') IS NOT NULL"
+
+
 def sqlite_json_path(keys: Sequence[str]) -> str | None:
     """A SQLite JSON path for raw keys, or None when a key cannot be written in one."""
     parts = ["$"]
@@ -382,12 +389,9 @@ def sqlite_buckets(
 ) -> Query:
     """Per bucket aggregates on SQLite (count, sum, min, max; first/last use pandas)."""
     params: dict[str, Any] = {"width": width_seconds}
-    epoch = "CAST(strftime('%s', timestamp) AS INTEGER)"
-    # Floor division that is right for negative epochs too (timestamps before 1970).
-    bucket = f"({epoch} - ((({epoch} % :width) + :width) % :width))"
-    rolled = f"json_type(metric_data, '$.{ROLLUP_KEY}') IS NOT NULL"
+    rolled = _SQLITE_ROLLED
     select = [
-        f"{bucket} * 1000000 AS bucket_us",
+        f"{_SQLITE_BUCKET} * 1000000 AS bucket_us",
         "coalesce(json_extract(metric_data, '$.host'), '')" if by_host else "''",
         f"group_concat(DISTINCT json_extract(metric_data, '$.{ROLLUP_KEY}.interval'))",
         f"sum(CASE WHEN {rolled} THEN json_extract(metric_data, '$.{ROLLUP_KEY}.samples') "
@@ -415,5 +419,50 @@ def sqlite_buckets(
     sql = (
         f"SELECT {', '.join(select)} FROM metrics_snapshots "
         f"WHERE {_sqlite_where(filters, params)} GROUP BY {group} ORDER BY {order}"
+    )
+    return Query(sql, params, columns)
+
+
+def sqlite_has_rollups(filters: Filters) -> Query:
+    """Whether any rolled-up row matches (answered by the partial index on rollup rows)."""
+    params: dict[str, Any] = {}
+    where = f"{_sqlite_where(filters, params)} AND {_SQLITE_ROLLED}"
+    return Query(f"SELECT EXISTS (SELECT 1 FROM metrics_snapshots WHERE {where})", params, ["any"])
+
+
+def sqlite_buckets_raw(
+    metrics: Sequence[str],
+    filters: Filters,
+    width_seconds: int,
+    stats: Sequence[str],
+    by_host: bool,
+) -> Query:
+    """Per bucket aggregates when no row is rolled up: each leaf is read once per row.
+
+    ``stats`` from ``count``, ``sum``, ``min``, ``max`` and ``mean``. The subquery's
+    ``LIMIT -1`` keeps SQLite from flattening it into the aggregates, which would read
+    each leaf once per aggregate.
+    """
+    params: dict[str, Any] = {"width": width_seconds}
+    inner = [
+        f"{_SQLITE_BUCKET} AS bucket",
+        "coalesce(json_extract(metric_data, '$.host'), '') AS host" if by_host else "'' AS host",
+    ]
+    outer = ["bucket * 1000000 AS bucket_us", "host", "NULL AS intervals", "count(*) AS samples"]
+    columns = ["bucket_us", "host", "intervals", "samples"]
+    for i, path in enumerate(metrics):
+        json_path = sqlite_json_path(split_path(path))
+        if json_path is None:
+            inner.append(f"NULL AS x{i}")
+        else:
+            params[f"p{i}"] = json_path
+            inner.append(f"{_sqlite_num(f'p{i}')} AS x{i}")
+        for stat in stats:
+            outer.append(f"{'avg' if stat == 'mean' else stat}(x{i}) AS m{i}_{stat}")
+            columns.append(f"m{i}_{stat}")
+    group, order = ("1, 2", "2, 1") if by_host else ("1", "1")
+    sql = (
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM metrics_snapshots "
+        f"WHERE {_sqlite_where(filters, params)} LIMIT -1) GROUP BY {group} ORDER BY {order}"
     )
     return Query(sql, params, columns)
