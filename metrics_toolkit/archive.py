@@ -47,7 +47,6 @@ from sqlalchemy import (
     Engine,
     Integer,
     String,
-    any_,
     bindparam,
     cast,
     column,
@@ -444,8 +443,12 @@ def _id_in(session: Session, batch: Sequence[int]) -> ColumnElement[bool]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # An array literal: psycopg adapts a list of ints element by element, in Python.
+        # Unnested once, in a subquery: as ``id = ANY(CAST(:ids AS INTEGER[]))`` the
+        # text-to-array cast is not constant-folded and is parsed again for every row the
+        # scan filters, which made deleting a chunk quadratic (a minute for 20 000 rows).
         array = "{" + ",".join(map(str, batch)) + "}"
-        return MetricsSnapshot.id == any_(cast(bindparam("ids", array, String), ARRAY(Integer)))
+        ids = func.unnest(cast(bindparam("ids", array, String), ARRAY(Integer)))
+        return MetricsSnapshot.id.in_(select(ids))
     if dialect == "sqlite":
         listed = func.json_each(json.dumps(list(batch)))
         return MetricsSnapshot.id.in_(select(column("value")).select_from(listed))

@@ -16,19 +16,22 @@ up with the present once it is back); every drop is counted (:meth:`Spool.droppe
 the file across restarts) and logged with the time range it lost, never silent.
 
 A spool file that is corrupt or truncated (a damaged disk, a copy cut short) is moved aside
-as ``<name>.corrupt-<UTC time>``, every row that can still be read is copied, in order,
-into a fresh spool at the original path, and :attr:`Spool.recovery` (also logged) says how
-many rows were kept and how many could not be read.
+as ``<name>.corrupt-<UTC time>``, every row that can still be read (through SQLite, else
+straight from the file's leaf pages: :mod:`metrics_toolkit.sqlite_pages`) is copied, in
+order, into a fresh spool at the original path, and :attr:`Spool.recovery` (also logged,
+in one line) says how many rows were kept and how many could not be read.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -38,6 +41,7 @@ from sqlalchemy import Engine
 
 from metrics_toolkit.errors import SpoolError
 from metrics_toolkit.ingest import IngestResult, SnapshotRow, prepare_row, write_snapshots
+from metrics_toolkit.sqlite_pages import leaf_rows
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,22 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS spool_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
 )
 _OWN_TABLES = {"spool", "spool_meta", "sqlite_sequence"}
+#: Fault injection for the crash tests: ``after_write`` (or ``after_write@N``, the Nth batch)
+#: SIGKILLs this process once a replayed batch is committed but before it is acked.
+FAULT_ENV = "METRICS_TOOLKIT_SPOOL_FAULT"
+_fault_hits: dict[str, int] = {}
+
+
+def _fault(point: str) -> None:
+    wanted = os.environ.get(FAULT_ENV)
+    if not wanted:
+        return
+    name, _, nth = wanted.partition("@")
+    if name != point:
+        return
+    _fault_hits[point] = _fault_hits.get(point, 0) + 1
+    if _fault_hits[point] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class SpoolEntry(NamedTuple):
@@ -216,7 +236,10 @@ class Spool:
             return
         problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
         if problems != ["ok"]:
-            raise _Damaged(f"integrity check: {problems[0]}")
+            # One log line: a single problem can span many lines (one per damaged page).
+            lines = [line for problem in problems for line in str(problem).splitlines()]
+            more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+            raise _Damaged(f"integrity check: {lines[0]}{more}")
 
     def _recover(self, reason: str) -> sqlite3.Connection:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -455,22 +478,53 @@ class _Salvage:
     dropped: int
 
 
+@dataclass
+class _Found:
+    """Rows (by spool id) and bookkeeping read from a damaged file so far."""
+
+    rows: dict[int, tuple[str, str, str]] = field(default_factory=dict)
+    top: int | None = None  # the highest id ever given (sqlite_sequence)
+    low_water: int | None = None  # the highest id ever removed from the front
+    dropped: int | None = None
+
+    def missing(self) -> bool:
+        if self.top is None or self.low_water is None:
+            return True
+        return self.top - self.low_water > len(self.rows)
+
+
 def _salvage(path: Path) -> _Salvage:
-    """Read every row of a damaged spool file that can still be read, in id order."""
+    """Read every row of a damaged spool file that can still be read, in id order.
+
+    First through SQLite; when that misses rows, from the leaf pages themselves
+    (:mod:`metrics_toolkit.sqlite_pages`): a file cut short usually loses the interior
+    pages of the b-tree, which SQLite allocates late, and with them the way to intact rows.
+    """
+    found = _Found()
+    _salvage_sqlite(path, found)
+    if found.missing():
+        _salvage_pages(path, found)
+    rows = [found.rows[row_id] for row_id in sorted(found.rows)]
+    lost: int | None = None
+    if found.top is not None and found.low_water is not None:
+        lost = max(0, found.top - found.low_water - len(rows))
+    return _Salvage(rows, lost, found.dropped or 0)
+
+
+def _salvage_sqlite(path: Path, found: _Found) -> None:
     try:
         connection = sqlite3.connect(path, isolation_level=None)
     except sqlite3.Error:
-        return _Salvage([], None, 0)
+        return
     try:
         # A file shorter than its header says is refused as a whole unless the schema is
-        # "writable": then SQLite reads the pages that are there. Nothing is written.
+        # "writable": then SQLite reads the pages that are there. No row is written (but
+        # closing checkpoints the moved log into the moved file, for the page scan).
         connection.execute("PRAGMA writable_schema=ON")
         connection.execute("SELECT rootpage FROM sqlite_master WHERE name = 'spool'").fetchone()
+        _salvage_rows(connection, found)
     except sqlite3.Error:
-        connection.close()
-        return _Salvage([], None, 0)
-    try:
-        return _salvage_rows(connection)
+        pass
     finally:
         connection.close()
 
@@ -483,12 +537,13 @@ def _quiet_int(connection: sqlite3.Connection, sql: str, *params: Any) -> int | 
     return int(row[0]) if row and row[0] is not None else None
 
 
-def _salvage_rows(connection: sqlite3.Connection) -> _Salvage:
+def _salvage_rows(connection: sqlite3.Connection, found: _Found) -> None:
     select = "SELECT id, timestamp, metric_type, metric_data FROM spool"
     top = _quiet_int(connection, "SELECT seq FROM sqlite_sequence WHERE name = 'spool'")
     low_water = _quiet_int(connection, "SELECT value FROM spool_meta WHERE key = 'low_water'")
-    dropped = _quiet_int(connection, "SELECT value FROM spool_meta WHERE key = 'dropped'") or 0
-    rows: list[tuple[str, str, str]] = []
+    found.top, found.low_water = top, low_water
+    found.dropped = _quiet_int(connection, "SELECT value FROM spool_meta WHERE key = 'dropped'")
+    rows = found.rows
     last = low_water or 0
     while True:
         try:
@@ -497,29 +552,63 @@ def _salvage_rows(connection: sqlite3.Connection) -> _Salvage:
             ):
                 last = row_id
                 if _decode(row_id, timestamp, metric_type, text) is not None:
-                    rows.append((timestamp, metric_type, text))
+                    rows[row_id] = (timestamp, metric_type, text)
             break
         except sqlite3.Error:
             pass
         # The range scan hit a damaged page: probe ids one by one for the next readable row.
         limit = top if top is not None else last + _PROBE_LIMIT
-        probe, found = last + 1, None
-        while probe <= limit and found is None:
+        probe, hit = last + 1, None
+        while probe <= limit and hit is None:
             try:
-                found = connection.execute(f"{select} WHERE id = ?", (probe,)).fetchone()
+                hit = connection.execute(f"{select} WHERE id = ?", (probe,)).fetchone()
             except sqlite3.Error:
-                found = None
+                hit = None
             probe += 1
-        if found is None:
+        if hit is None:
             break
-        row_id, timestamp, metric_type, text = found
+        row_id, timestamp, metric_type, text = hit
         last = row_id
         if _decode(row_id, timestamp, metric_type, text) is not None:
-            rows.append((timestamp, metric_type, text))
-    lost: int | None = None
-    if top is not None and low_water is not None:
-        lost = max(0, top - low_water - len(rows))
-    return _Salvage(rows, lost, dropped)
+            rows[row_id] = (timestamp, metric_type, text)
+
+
+def _salvage_pages(path: Path, found: _Found) -> None:
+    """Add the rows found in the leaf pages (ids after ``low_water``, up to ``top``).
+
+    Without a known ``low_water`` nothing is added: an old page image can still hold rows
+    that were delivered and removed long ago, and those must not come back.
+    """
+    candidates: dict[int, tuple[str, str, str]] = {}
+    meta: dict[str, int] = {}
+    try:
+        for row_id, values in leaf_rows(path):
+            if (
+                len(values) == 4
+                and values[0] is None
+                and all(isinstance(v, str) for v in values[1:])
+            ):
+                candidates[row_id] = (str(values[1]), str(values[2]), str(values[3]))
+            elif len(values) == 2 and isinstance(values[0], str) and isinstance(values[1], int):
+                key = "top" if values[0] == "spool" else values[0]
+                meta[key] = values[1]
+    except OSError:
+        return
+    if found.top is None:
+        found.top = meta.get("top")
+    if found.low_water is None:
+        found.low_water = meta.get("low_water")
+    if found.dropped is None:
+        found.dropped = meta.get("dropped")
+    if found.low_water is None:
+        return
+    for row_id, (timestamp, metric_type, text) in candidates.items():
+        if row_id <= found.low_water or row_id in found.rows:
+            continue
+        if found.top is not None and row_id > found.top:
+            continue
+        if _decode(row_id, timestamp, metric_type, text) is not None:
+            found.rows[row_id] = (timestamp, metric_type, text)
 
 
 def replay(
@@ -547,6 +636,7 @@ def replay(
         if not entries:
             continue  # only undecodable rows were there; peek dropped them
         result = write_snapshots(engine, [entry.row for entry in entries], batch_size=batch_size)
+        _fault("after_write")
         spool.ack(entry.id for entry in entries)
         total.add(result)
         if deadline is not None and time.monotonic() >= deadline:
