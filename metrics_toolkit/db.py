@@ -11,9 +11,11 @@ use :func:`mask_url`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +122,12 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+#: JSON documents reach SQLite as UTF-8 text, not ``\\uXXXX`` escapes: SQLite's JSON paths
+#: match keys by their stored text, so an escaped non-ASCII key (a mount or sensor name)
+#: would be invisible to ``json_extract``. Non-finite numbers stay as json.dumps writes them.
+sqlite_json = partial(json.dumps, ensure_ascii=False)
+
+
 def _prepare_sqlite_file(url: URL) -> None:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
@@ -135,6 +143,7 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     resolved = resolve_url(url)
     if is_sqlite(resolved):
         _prepare_sqlite_file(resolved)
+        kwargs.setdefault("json_serializer", sqlite_json)
         engine = create_engine(resolved, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -153,6 +162,7 @@ def make_async_engine(url: str | URL | None = None, **kwargs: Any) -> AsyncEngin
     resolved = async_url(url)
     if is_sqlite(resolved):
         _prepare_sqlite_file(resolved)
+        kwargs.setdefault("json_serializer", sqlite_json)
         engine = create_async_engine(resolved, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -206,6 +206,24 @@ def _strip(doc: Mapping[str, Any], top: bool) -> dict[str, Any]:
     return out
 
 
+def shadowed(paths: Iterable[str]) -> set[str]:
+    """The paths below another path of ``paths`` (``"a.b"`` when ``"a"`` is a leaf too).
+
+    One document cannot hold both: a leaf and an object at the same place. Malformed input
+    can give them (``{"a": 1}`` in one snapshot, ``{"a": {"b": 2}}`` in another).
+
+    >>> sorted(shadowed(["cpu.usage_percent", "cpu.usage_percent.v", "cpu.load1"]))
+    ['cpu.usage_percent.v']
+    """
+    keys = {path: split_path(path) for path in paths}
+    leaves = set(keys.values())
+    return {
+        path
+        for path, path_keys in keys.items()
+        if any(path_keys[:depth] in leaves for depth in range(1, len(path_keys)))
+    }
+
+
 def set_path(doc: dict[str, Any], path: str, value: Any, *, replace: bool = False) -> None:
     """Set the leaf at dotted ``path`` inside the nested ``doc`` (in place).
 

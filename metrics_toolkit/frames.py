@@ -11,6 +11,7 @@ including over ranges that mix raw and rolled-up rows.
 from __future__ import annotations
 
 import io
+import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit import catalog
 from metrics_toolkit.archive_location import ArchiveSource, is_archive_source
-from metrics_toolkit.documents import ROLLUP_KEY, flatten, split_path
+from metrics_toolkit.documents import ROLLUP_KEY, flatten, is_metric_value, split_path
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError, UnknownMetric
 from metrics_toolkit.frames_sql import (
     NEEDS,
@@ -40,6 +41,7 @@ from metrics_toolkit.frames_sql import (
     sqlite_buckets,
     sqlite_buckets_raw,
     sqlite_has_rollups,
+    sqlite_json_path,
     sqlite_values,
 )
 from metrics_toolkit.intervals import Interval
@@ -336,8 +338,9 @@ def load_frame(
                 frame = _pandas_frame(connection, paths, filters, width, wanted, by_host)
             else:
                 frame = _sql_frame(connection, paths, filters, width, wanted, by_host)
-        except sa_exc.DataError as error:  # e.g. a number PostgreSQL cannot hold as float8
-            msg = f"Cannot read these metrics as numbers: {str(error.orig).strip().splitlines()[0]}"
+        except (sa_exc.DataError, psycopg.DataError) as error:  # e.g. beyond float8's range
+            cause = getattr(error, "orig", None) or error
+            msg = f"Cannot read these metrics as numbers: {str(cause).strip().splitlines()[0]}"
             raise MetricsToolkitError(msg) from None
     return frame
 
@@ -368,7 +371,10 @@ def _use_pandas(connection: Connection, method: Method, paths: list[str], stats:
     needs_pandas = any(catalog.kind_of(p) == "counter" for p in paths) or bool(
         set(stats) & set(COUNTER_STATS)
     )
-    if connection.dialect.name == "sqlite" and {"first", "last"} & set(stats):
+    if connection.dialect.name == "sqlite" and (
+        {"first", "last"} & set(stats)
+        or any(sqlite_json_path(split_path(p)) is None for p in paths)
+    ):
         needs_pandas = True
     if connection.dialect.name not in ("postgresql", "sqlite"):
         needs_pandas = True
@@ -376,6 +382,16 @@ def _use_pandas(connection: Connection, method: Method, paths: list[str], stats:
         msg = "The SQL path cannot compute counters or these statistics here; use method='auto'."
         raise MetricsToolkitError(msg)
     return needs_pandas
+
+
+def _leaf(doc: Any, path: str) -> float:
+    """The number at ``path`` in ``doc``, NaN when absent or not a number."""
+    node = doc
+    for key in split_path(path):
+        if not isinstance(node, dict) or key not in node:
+            return math.nan
+        node = node[key]
+    return float(node) if is_metric_value(node) else math.nan
 
 
 def _empty_index(by_host: bool) -> pd.Index:
@@ -435,6 +451,11 @@ def _values_frame(
             f"m{i}": pd.to_numeric(raw[f"m{i}"], errors="coerce").to_numpy(dtype=np.float64)
             for i in range(len(paths))
         }
+        if "doc" in raw:  # keys no SQLite JSON path can name: read from the documents
+            docs = [json.loads(doc) if isinstance(doc, str) else doc for doc in raw["doc"]]
+            for i, path in enumerate(paths):
+                if sqlite_json_path(split_path(path)) is None:
+                    values[f"m{i}"] = np.array([_leaf(doc, path) for doc in docs], dtype=float)
     index = _index(stamps, hosts) if len(stamps) else _empty_index(by_host)
     columns: dict[tuple[str, str], Any] = {}
     for i, path in enumerate(paths):

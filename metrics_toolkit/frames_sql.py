@@ -363,9 +363,14 @@ def _sqlite_num(path_param: str) -> str:
 
 
 def sqlite_values(metrics: Sequence[str], filters: Filters) -> Query:
-    """Full resolution on SQLite: timestamp text, host, one column per metric."""
+    """Full resolution on SQLite: timestamp text, host, one column per metric.
+
+    A key no SQLite JSON path can name (one holding ``"`` or ``\\``) gives a NULL column,
+    and the result then ends with the whole document (``doc``) for the caller to read it.
+    """
     params: dict[str, Any] = {}
     select = ["timestamp", "coalesce(json_extract(metric_data, '$.host'), '') AS host"]
+    columns = ["timestamp", "host", *[f"m{i}" for i in range(len(metrics))]]
     for i, path in enumerate(metrics):
         json_path = sqlite_json_path(split_path(path))
         if json_path is None:
@@ -373,11 +378,14 @@ def sqlite_values(metrics: Sequence[str], filters: Filters) -> Query:
             continue
         params[f"p{i}"] = json_path
         select.append(f"{_sqlite_num(f'p{i}')} AS m{i}")
+    if len(select) - 2 > len(params):
+        select.append("metric_data AS doc")
+        columns.append("doc")
     sql = (
         f"SELECT {', '.join(select)} FROM metrics_snapshots "
         f"WHERE {_sqlite_where(filters, params)} ORDER BY timestamp"
     )
-    return Query(sql, params, ["timestamp", "host", *[f"m{i}" for i in range(len(metrics))]])
+    return Query(sql, params, columns)
 
 
 def sqlite_buckets(

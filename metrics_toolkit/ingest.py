@@ -48,6 +48,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit.db import describe_error, mask_url
+from metrics_toolkit.documents_check import storage_problem
 from metrics_toolkit.errors import DatabaseError, InvalidSnapshot
 
 #: One snapshot to write: (timestamp, metric_type, metric_data). Same shape as
@@ -61,7 +62,8 @@ METRIC_TYPE_MAX_LENGTH = 50  # models.MetricsSnapshot.metric_type is String(50)
 TABLE = "metrics_snapshots"
 COLUMNS = "timestamp, metric_type, metric_data"
 
-_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+# UTF-8 text, not \uXXXX escapes: SQLite's JSON paths match keys by their stored text.
+_encode_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode
 
 
 @dataclass
@@ -119,8 +121,10 @@ def prepare_row(row: object, position: int = 1) -> PreparedRow:
     is not a 3-tuple, the timestamp is not a datetime, the metric type is not a non-empty
     string of at most 50 characters, the document is not a dict, its ``host`` is not a
     string, or the document cannot be stored as JSON (non-finite numbers, objects JSON
-    cannot represent, NUL characters that PostgreSQL's JSONB rejects). Non-string dict keys
-    are converted to strings, as ``json.dumps`` does.
+    cannot represent, NUL characters that PostgreSQL's JSONB rejects), or holds what no
+    reader could use (:func:`metrics_toolkit.documents_check.storage_problem`: a number
+    above 1e300 in magnitude, a lone surrogate, a malformed ``"_rollup"``). Non-string dict
+    keys are converted to strings, as ``json.dumps`` does.
     """
     if not isinstance(row, tuple | list) or len(row) != 3:
         problem = "expected a (timestamp, metric_type, metric_data) tuple"
@@ -148,7 +152,8 @@ def prepare_row(row: object, position: int = 1) -> PreparedRow:
         raise _invalid(position, row, f"metric_data must be a dict, got {type(document).__name__}")
     host = document.get("host")
     if host is not None and not isinstance(host, str):
-        raise _invalid(position, row, f"metric_data['host'] must be a string label, got {host!r}")
+        shown = type(host).__name__ if isinstance(host, int) else repr(host)[:80]
+        raise _invalid(position, row, f"metric_data['host'] must be a string label, got {shown}")
     try:
         text = _encode_json(document)
     except (TypeError, ValueError, RecursionError) as error:
@@ -157,6 +162,9 @@ def prepare_row(row: object, position: int = 1) -> PreparedRow:
         raise _invalid(
             position, row, "metric_data contains a NUL character, which JSONB cannot store"
         )
+    stored_problem = storage_problem(document, text)
+    if stored_problem is not None:
+        raise _invalid(position, row, f"metric_data cannot be stored: {stored_problem}")
     return to_utc(timestamp), metric_type, text
 
 

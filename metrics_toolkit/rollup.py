@@ -91,6 +91,7 @@ Rolled-up documents
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -99,7 +100,7 @@ from itertools import chain
 from typing import Any, TypeVar
 
 from metrics_toolkit import catalog
-from metrics_toolkit.documents import ROLLUP_KEY, set_path, strip_metrics
+from metrics_toolkit.documents import ROLLUP_KEY, set_path, shadowed, strip_metrics
 from metrics_toolkit.errors import InvalidSnapshot
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup_parts import (
@@ -144,6 +145,8 @@ __all__ = [
     "rollup_rows",
     "row_stats",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def bucket_start(ts: datetime, interval: str | Interval | timedelta) -> datetime:
@@ -408,15 +411,28 @@ def rollup_document(
     """The rolled-up document of one bucket (DESIGN §4), built from its merged statistics.
 
     ``labels`` (a nested label-only document, see ``documents.strip_metrics``) is deep
-    copied; a metric path where the labels hold something else replaces it. Raises
-    :class:`InvalidSnapshot` when two leaves cannot share one nested shape (``"a"`` and
-    ``"a.b"``), or when a statistic is not finite (a sum overflowing a float), since JSON
-    cannot store it.
+    copied; a metric path where the labels hold something else replaces it. When malformed
+    snapshots made one path both a leaf and the parent of leaves in this bucket (``"a"`` and
+    ``"a.b"``), one document cannot hold both: the leaves below are left out, with a warning
+    (the archive, when enabled, keeps the original snapshots). Raises
+    :class:`InvalidSnapshot` when a statistic is not finite (a sum overflowing a float),
+    since JSON cannot store it.
     """
     meta: dict[str, Any] = {"interval": str(Interval(interval_seconds)), "samples": samples}
     meta.update({stat: {} for stat in LEAF_STATS})
     doc = copy.deepcopy(dict(labels))
+    below = shadowed(leaves)
+    if below:
+        log.warning(
+            "Left out of a rolled-up bucket (%s of %s): %s, each below another leaf of the "
+            "same bucket (snapshots disagree on the document's shape)",
+            ", ".join(f"{k}={v}" for k, v in labels.items() if not isinstance(v, dict)) or "-",
+            Interval(interval_seconds),
+            ", ".join(sorted(below)),
+        )
     for path, s in leaves.items():
+        if path in below:
+            continue
         counter = kind_of(path) == "counter"
         for stat in COUNTER_STATS if counter else GAUGE_STATS:
             value = getattr(s, stat)

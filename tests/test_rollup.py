@@ -338,9 +338,11 @@ def test_malformed_rolled_up_rows_are_rejected(meta: Any, message: str) -> None:
 
 
 def test_a_leaf_and_a_subtree_with_one_path_cannot_share_a_bucket() -> None:
+    """One document cannot hold both: the leaf stays, the leaves below it are left out."""
     rows = [row(0, a=1.0), (at(10), "aggregated", {"host": "web-1", "a": {"b": 2.0}})]
-    with pytest.raises(InvalidSnapshot, match="Conflicting document shape"):
-        rollup_rows(rows, "1min")
+    (_, _, doc) = rollup_rows(rows, "1min")[0]
+    assert doc["a"] == 1.0 and doc["_rollup"]["count"] == {"a": 1}
+    assert doc["_rollup"]["samples"] == 2
 
 
 def test_metrics_win_over_labels_at_the_same_path() -> None:
