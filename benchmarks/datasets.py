@@ -76,10 +76,14 @@ def postgres(
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     _fill(make_engine(url), n, source or rows)
-    with make_engine(url).connect() as connection:
-        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE metrics_snapshots")
-        )
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text("VACUUM ANALYZE metrics_snapshots")
+            )
+    finally:
+        engine.dispose()  # a pooled connection would keep the database from being a template
     return url
 
 
