@@ -51,6 +51,12 @@ fix: install  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+load: install  ## Full load suite: 50 collectors into PostgreSQL, 10 into SQLite, 5 min each
+	METRICS_TOOLKIT_LOAD=full $(BIN)/pytest tests/load -m load -v; status=$$?; \
+	$(BIN)/python -m tests.load.figures benchmarks/results/load-full.json; exit $$status
+
+.PHONY: load
+
 bench: install  ## Run the benchmarks (not part of CI)
 	@for b in benchmarks/bench_*.py; do m=$${b%.py}; echo "== $${m//\//.}"; $(BIN)/python -m $${m//\//.} || exit 1; done
 

@@ -42,9 +42,9 @@ class MetricSpec:
 
 
 # Units are short symbols understood by the formatters of reports and the explorer:
-# "percent", "bytes", "bytes/s", "1/s" (events per second), "count", "seconds",
-# "celsius", "rpm", "load" (run-queue length), "timestamp" (seconds since the Unix epoch,
-# UTC: show as a date, not a duration), "" (dimensionless, e.g. a 0/1 flag).
+# "percent", "bytes", "bytes/s", "1/s" (events per second), "count", "seconds", "ms"
+# (milliseconds), "celsius", "rpm", "load" (run-queue length), "timestamp" (seconds since
+# the Unix epoch, UTC: show as a date, not a duration), "" (dimensionless, e.g. a 0/1 flag).
 _SUFFIX_UNITS: tuple[tuple[str, Kind, str], ...] = (
     ("_bytes_per_s", "rate", "bytes/s"),
     ("_per_s", "rate", "1/s"),
@@ -176,6 +176,12 @@ CATALOG: tuple[MetricSpec, ...] = (
         "counter",
         "count",
         "Snapshots dropped because the spool was full (cumulative, kept across restarts)",
+    ),
+    MetricSpec(
+        "collector.write_latency_ms",
+        "gauge",
+        "ms",
+        "Mean time of one database write (a batch, one transaction) in the previous flush",
     ),
     # --- end of collector.* ---
 )

@@ -14,8 +14,9 @@ in order. Writes are idempotent, so a batch written but not acked (a crash) is n
 Each event is one log line (``logging``), without a traceback for expected faults.
 
 Each document carries the daemon's own state: ``collector.spool_depth_count`` (snapshots
-waiting when the tick was taken) and ``collector.spool_dropped_count`` (dropped because the
-spool was full, cumulative).
+waiting when the tick was taken), ``collector.spool_dropped_count`` (dropped because the
+spool was full, cumulative) and ``collector.write_latency_ms`` (the mean time of one database
+write, a batch in one transaction, during the last flush that succeeded; absent until one has).
 
 :meth:`CollectionDaemon.request_stop` (wired to SIGTERM / SIGINT by
 :func:`stop_on_signals`) ends the loop after the tick in progress; the daemon then flushes
@@ -70,7 +71,7 @@ log = logging.getLogger(__name__)
 
 METRIC_TYPE = "aggregated"
 BACKOFF_INITIAL_SECONDS = 1.0
-BACKOFF_MAX_SECONDS = 60.0
+BACKOFF_MAX_SECONDS = 15.0  # a retry is one connection attempt: cheap, and recovery stays quick
 FINAL_FLUSH_SECONDS = 10.0
 # Seconds to keep free before a tick when replaying between ticks.
 _TICK_MARGIN = 0.05
@@ -308,6 +309,7 @@ class CollectionDaemon:
         self._down_since: tuple[datetime, float] | None = None
         self._last_reason = ""
         self._catching_up: IngestResult | None = None
+        self._write_latency_ms: float | None = None  # of the last successful flush
 
     def _open_spool(self) -> Spool:
         """Lock the spool first (a second collector must not touch it), then open it."""
@@ -431,6 +433,8 @@ class CollectionDaemon:
                 "spool_depth_count": self.spool.depth(),
                 "spool_dropped_count": self.spool.dropped(),
             }
+            if self._write_latency_ms is not None:
+                document["collector"]["write_latency_ms"] = self._write_latency_ms
             self.stats.dropped += self.spool.append([(stamp, METRIC_TYPE, document)])
         except (InvalidSnapshot, SpoolError) as error:
             self.stats.failed_ticks += 1
@@ -471,6 +475,9 @@ class CollectionDaemon:
             self._failed(error)
             return
         self._record(progress)
+        if progress.batches:
+            # write_snapshots times each batch from taking a connection to its commit.
+            self._write_latency_ms = round(1000 * progress.seconds / progress.batches, 3)
         self._succeeded(progress)
 
     def _record(self, progress: IngestResult) -> None:

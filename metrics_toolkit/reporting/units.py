@@ -1,7 +1,7 @@
 """Numbers for people: metric values with their catalog unit, durations, changes.
 
 The unit symbols are the catalog's (:mod:`metrics_toolkit.catalog`): ``percent``,
-``bytes``, ``bytes/s``, ``1/s``, ``count``, ``seconds``, ``celsius``, ``rpm``, ``load``,
+``bytes``, ``bytes/s``, ``1/s``, ``count``, ``seconds``, ``ms``, ``celsius``, ``rpm``, ``load``,
 ``timestamp`` and ``""``. Sizes use binary prefixes (``7.81 GiB``, as ``free -h`` does);
 rates use decimal ones (``1.20 MB/s``, as network tools do). Every function returns
 :data:`MISSING` (an en dash) for a missing value (``None`` or ``NaN``), never ``"nan"``.
@@ -112,6 +112,8 @@ def format_value(value: float | None, unit: str) -> str:
         return format_rate(number, "/s")
     if unit == "seconds":
         return format_duration(number)
+    if unit == "ms":
+        return f"{_significant(number)} ms"
     if unit == "celsius":
         return f"{number:,.1f} °C"
     if unit == "rpm":
