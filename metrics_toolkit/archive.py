@@ -31,8 +31,6 @@ Two runs never interleave: :func:`metrics_toolkit.locks.exclusive`.
 from __future__ import annotations
 
 import json
-import os
-import signal
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,6 +63,7 @@ from metrics_toolkit.archive_store import ArchiveRow, ArchiveStore, is_url
 from metrics_toolkit.config_store import get_config
 from metrics_toolkit.documents import ROLLUP_KEY, flatten, shadowed
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
+from metrics_toolkit.faults import FaultPoints
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.locks import exclusive
 from metrics_toolkit.models import (
@@ -127,23 +126,8 @@ class PlannedAction:
 Progress = Callable[[ChunkResult | int], None]
 
 
-# --------------------------------------------------------------------------------------
-# Fault injection for the crash tests: a real SIGKILL of this process at a named point.
-
-
-_fault_hits: Counter[str] = Counter()
-
-
-def _fault(point: str) -> None:
-    wanted = os.environ.get(FAULT_ENV)
-    if not wanted:
-        return
-    name, _, nth = wanted.partition("@")
-    if name != point:
-        return
-    _fault_hits[point] += 1
-    if _fault_hits[point] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+#: Fault injection for the crash tests (:mod:`metrics_toolkit.faults`).
+_fault = FaultPoints(FAULT_ENV).hit
 
 
 # --------------------------------------------------------------------------------------

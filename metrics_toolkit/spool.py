@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -40,6 +38,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Engine
 
 from metrics_toolkit.errors import SpoolError
+from metrics_toolkit.faults import FaultPoints
 from metrics_toolkit.ingest import IngestResult, SnapshotRow, prepare_row, write_snapshots
 from metrics_toolkit.sqlite_pages import leaf_rows
 
@@ -61,19 +60,7 @@ _OWN_TABLES = {"spool", "spool_meta", "sqlite_sequence"}
 #: Fault injection for the crash tests: ``after_write`` (or ``after_write@N``, the Nth batch)
 #: SIGKILLs this process once a replayed batch is committed but before it is acked.
 FAULT_ENV = "METRICS_TOOLKIT_SPOOL_FAULT"
-_fault_hits: dict[str, int] = {}
-
-
-def _fault(point: str) -> None:
-    wanted = os.environ.get(FAULT_ENV)
-    if not wanted:
-        return
-    name, _, nth = wanted.partition("@")
-    if name != point:
-        return
-    _fault_hits[point] = _fault_hits.get(point, 0) + 1
-    if _fault_hits[point] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+_fault = FaultPoints(FAULT_ENV).hit
 
 
 class SpoolEntry(NamedTuple):

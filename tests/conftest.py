@@ -39,7 +39,8 @@ def postgres_test_url() -> str:
     return os.environ.get("METRICS_TOOLKIT_TEST_POSTGRES", DEFAULT_TEST_POSTGRES)
 
 
-def _recreate_database(url: str) -> None:
+def recreate_database(url: str) -> None:
+    """Drop and create the database of ``url`` (a test database: its name is checked)."""
     target = resolve_url(url)
     name = target.database
     assert name and name.replace("_", "").isalnum(), f"unsafe test database name {name!r}"
@@ -57,7 +58,7 @@ def postgres_url() -> Iterator[str]:
     """A migrated, empty PostgreSQL database for this test session."""
     url = postgres_test_url()
     try:
-        _recreate_database(url)
+        recreate_database(url)
     except sa_exc.OperationalError as error:
         reason = (
             f"PostgreSQL not reachable at {mask_url(url)} ({str(error.orig).strip()[:200]}). "

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from tests.conftest import recreate_database
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 OS_USER = "postgres"
@@ -137,14 +137,7 @@ class PrivateCluster:
 
     def recreate_database(self, name: str) -> str:
         """Drop and create ``name``; its URL."""
-        assert name.replace("_", "").isalnum(), name
-        admin = create_engine(self.url(), isolation_level="AUTOCOMMIT")
-        try:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-        finally:
-            admin.dispose()
+        recreate_database(self.url(name))
         return self.url(name)
 
     def wait_ready(self, timeout: float = 30) -> None:

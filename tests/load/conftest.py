@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit.db import make_engine, mask_url, resolve_url
 from metrics_toolkit.migrate import upgrade
-from tests.conftest import IN_CI, postgres_test_url
+from tests.conftest import IN_CI, postgres_test_url, recreate_database
 from tests.load import modes
 
 
@@ -25,26 +24,13 @@ def load_mode() -> modes.LoadMode:
     return modes.current()
 
 
-def _recreate(url: str) -> None:
-    target = resolve_url(url)
-    name = target.database
-    assert name and name.replace("_", "").isalnum(), f"unsafe test database name {name!r}"
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture
 def load_postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for one load scenario."""
     base = resolve_url(postgres_test_url())
     url = base.set(database=f"{base.database}_load").render_as_string(hide_password=False)
     try:
-        _recreate(url)
+        recreate_database(url)
     except sa_exc.OperationalError as error:
         reason = f"PostgreSQL not reachable at {mask_url(url)} ({str(error.orig).strip()[:200]})"
         if IN_CI:

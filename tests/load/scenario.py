@@ -107,6 +107,18 @@ def _archive_run(url: str, width: Interval, root: Path) -> dict[str, Any]:
     }
 
 
+def _early_in_a_bucket(width: Interval) -> None:
+    """Sleep until the wall clock is between 1 s and half a bucket into a bucket.
+
+    The first run then rolls up a bucket that still has ticks to come, so rows arrive late
+    in it and the second run has rollup rows to merge them into, wherever the run falls on
+    the clock (a run at a bucket's last second would leave nothing late).
+    """
+    offset = time.time() % width.seconds
+    if offset < 1 or offset > width.seconds / 2:
+        time.sleep((width.seconds - offset + 1) % width.seconds)
+
+
 def run(url: str, collectors: int, seconds: float, width: Interval, workdir: Path) -> Outcome:
     """Run the scenario on the migrated database ``url``; see the module docstring."""
     policy = ("--retention-days", "7", "--downsample-after-days", "0", "--interval", str(width))
@@ -130,6 +142,8 @@ def run(url: str, collectors: int, seconds: float, width: Interval, workdir: Pat
             try:
                 for fraction in (1 / 3, 2 / 3):
                     sleep_until(started + fraction * seconds)
+                    if not runs:
+                        _early_in_a_bucket(width)
                     runs.append(_archive_run(url, width, archive_root))
                 sleep_until(started + seconds)
                 result = fleet.stop()
