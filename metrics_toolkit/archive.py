@@ -551,7 +551,8 @@ class _Reader:
         self.work = work
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive-read")
         self.reads: dict[int, Future[RawChunk | None]] = {}
-        self._start(0)
+        if work and work[0][0] == "rollup":  # never beside a delete: see chunk()
+            self._start(0)
 
     def __enter__(self) -> _Reader:
         return self
@@ -568,7 +569,14 @@ class _Reader:
             self.reads[rest[0]] = self.pool.submit(_read_columnar, self.engine, lo, hi)
 
     def chunk(self, index: int) -> RawChunk | None:
-        """Chunk ``index`` as columns (``None``: read it the general way); starts the next."""
+        """Chunk ``index`` as columns (``None``: read it the general way); starts the next.
+
+        The first rollup chunk is read only once every retention delete has committed: its
+        first bucket can start before the retention cut, and a read taken beside the delete
+        would hold rows the delete removes.
+        """
+        if index not in self.reads:
+            self._start(index)
         future = self.reads.pop(index, None)
         self._start(index + 1)
         return None if future is None else future.result()
