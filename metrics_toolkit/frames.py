@@ -26,7 +26,7 @@ from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit import catalog
 from metrics_toolkit.archive_location import ArchiveSource, is_archive_source
-from metrics_toolkit.documents import ROLLUP_KEY, flatten, is_metric_value, split_path
+from metrics_toolkit.documents import ROLLUP_KEY, flatten, split_path
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError, UnknownMetric
 from metrics_toolkit.frames_sql import (
     NEEDS,
@@ -46,7 +46,7 @@ from metrics_toolkit.frames_sql import (
 )
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.pg_copy import Kind, copy_columns
+from metrics_toolkit.pg_copy import Kind, copy_columns, copy_out
 from metrics_toolkit.pg_parallel import plan_parts, read_parts
 from metrics_toolkit.rollup import Row
 from metrics_toolkit.rollup_frame import resample_stats, stats_frame
@@ -384,16 +384,6 @@ def _use_pandas(connection: Connection, method: Method, paths: list[str], stats:
     return needs_pandas
 
 
-def _leaf(doc: Any, path: str) -> float:
-    """The number at ``path`` in ``doc``, NaN when absent or not a number."""
-    node = doc
-    for key in split_path(path):
-        if not isinstance(node, dict) or key not in node:
-            return math.nan
-        node = node[key]
-    return float(node) if is_metric_value(node) else math.nan
-
-
 def _empty_index(by_host: bool) -> pd.Index:
     stamps = pd.DatetimeIndex([], tz=UTC, name=TIMESTAMP)
     if by_host:
@@ -452,10 +442,10 @@ def _values_frame(
             for i in range(len(paths))
         }
         if "doc" in raw:  # keys no SQLite JSON path can name: read from the documents
-            docs = [json.loads(doc) if isinstance(doc, str) else doc for doc in raw["doc"]]
+            flat = [flatten(json.loads(d) if isinstance(d, str) else d) for d in raw["doc"]]
             for i, path in enumerate(paths):
                 if sqlite_json_path(split_path(path)) is None:
-                    values[f"m{i}"] = np.array([_leaf(doc, path) for doc in docs], dtype=float)
+                    values[f"m{i}"] = np.array([leaves.get(path, np.nan) for leaves in flat])
     index = _index(stamps, hosts) if len(stamps) else _empty_index(by_host)
     columns: dict[tuple[str, str], Any] = {}
     for i, path in enumerate(paths):
@@ -512,13 +502,7 @@ def _pg_values(
 def _pg_copy(connection: Connection, query: Query) -> pd.DataFrame:
     """Run a SELECT through COPY ... TO STDOUT (CSV) and parse it with pandas' C reader."""
     driver = connection.connection.driver_connection
-    buffer = io.BytesIO()
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
-        copy_sql = f"COPY ({query.sql}) TO STDOUT WITH (FORMAT csv)"
-        with cursor.copy(copy_sql, query.params) as copy:
-            for block in copy:
-                buffer.write(block)
-    buffer.seek(0)
+    buffer = io.BytesIO(copy_out(driver, query.sql, query.params, "csv"))
     dtypes: dict[str, Any] = dict.fromkeys(query.columns[2:], np.float64)
     dtypes.update(ts_us=np.int64, host=str)
     if buffer.getbuffer().nbytes == 0:

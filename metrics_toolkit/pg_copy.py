@@ -32,14 +32,21 @@ def copy_columns(
     :param columns: each result column's name and kind, in order. ``timestamptz`` columns
         come back as int64 epoch microseconds (UTC), the others as float64 / int64.
     """
+    return parse(copy_out(driver, sql, params, "binary"), columns)
+
+
+def copy_out(
+    driver: Any, sql: str, params: Mapping[str, Any], form: Literal["binary", "csv"]
+) -> bytearray:
+    """The whole ``COPY (sql) TO STDOUT`` stream of a psycopg 3 connection, in ``form``."""
     buffer = bytearray()
     with (
         driver.cursor() as cursor,
-        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as copy,
+        cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT {form})", params) as copy,
     ):
         for block in copy:
             buffer += block
-    return parse(buffer, columns)
+    return buffer
 
 
 def parse(data: bytes | bytearray, columns: Sequence[tuple[str, Kind]]) -> dict[str, np.ndarray]:

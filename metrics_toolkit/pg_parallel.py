@@ -38,8 +38,6 @@ def plan_parts(
     connection: Connection,
     filters: Filters,
     time_range: Callable[[], tuple[datetime, datetime] | None],
-    *,
-    max_parts: int | None = None,
 ) -> list[Filters]:
     """The filters of each part (one part: no parallel read).
 
@@ -48,7 +46,7 @@ def plan_parts(
     """
     if (
         connection.dialect.name != "postgresql"
-        or (max_parts if max_parts is not None else MAX_PARTS) < 2
+        or MAX_PARTS < 2
         or connection.connection.driver_connection.autocommit  # type: ignore[union-attr]
         or connection.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None
     ):
@@ -59,12 +57,12 @@ def plan_parts(
         cursor.execute(query.sql, query.params)
         plan = cursor.fetchone()[0]
     estimated = int(plan[0]["Plan"]["Plan Rows"])
-    parts = min(max_parts or MAX_PARTS, estimated // MIN_ROWS_PER_PART)
+    parts = min(MAX_PARTS, estimated // MIN_ROWS_PER_PART)
     if parts < 2:
         return [filters]
-    found = time_range() if filters.start is None or filters.end is None else None
     lo, hi = filters.start, filters.end
     if lo is None or hi is None:
+        found = time_range()
         if found is None:
             return [filters]
         lo, hi = lo or found[0], hi or found[1]
