@@ -19,9 +19,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from benchmarks.metric_sets import TEN_METRICS
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.frames import load_frame
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.models import MetricsSnapshot
 
 M = TEN_METRICS
 

@@ -54,9 +54,9 @@ def _leaves(url: str) -> list[str]:
     """The numeric leaf paths of the data set's documents (all rows share one shape)."""
     from sqlalchemy import select
 
-    from metrics_toolkit.db import make_engine
     from metrics_toolkit.documents import flatten
-    from metrics_toolkit.models import MetricsSnapshot
+    from metrics_toolkit.store.db import make_engine
+    from metrics_toolkit.store.models import MetricsSnapshot
 
     engine = make_engine(url)
     with engine.connect() as connection:
@@ -89,7 +89,7 @@ def _sql_rollup(url: str, cut: datetime) -> int:
     """The hand-written set-based rollup: INSERT ... SELECT ... GROUP BY, then DELETE."""
     from sqlalchemy import text
 
-    from metrics_toolkit.db import make_engine
+    from metrics_toolkit.store.db import make_engine
 
     leaves = _leaves(url)
     engine = make_engine(url)
@@ -148,8 +148,8 @@ def _sql_rollup(url: str, cut: datetime) -> int:
 
 
 def _archive_run(url: str, now: datetime, archive_path: str) -> int:
-    from metrics_toolkit import archive
-    from metrics_toolkit.db import make_engine
+    from metrics_toolkit.archive import runner as archive
+    from metrics_toolkit.store.db import make_engine
 
     # The general (document-by-document) path on request, for before/after figures.
     columnar = not os.environ.get(REFERENCE_ENV)
@@ -162,7 +162,7 @@ def _archive_run(url: str, now: datetime, archive_path: str) -> int:
 
 def job(name: str, url: str, now: datetime, archive_path: str) -> dict[str, Any]:
     """One measurement, inside a child process: seconds, rows replaced, own peak RSS."""
-    from metrics_toolkit.policy import plan
+    from metrics_toolkit.archive.plan import plan
 
     cut = plan(
         now=now,
@@ -187,7 +187,7 @@ def scratch_copy(url: str) -> Iterator[str]:
     from sqlalchemy import create_engine, text
 
     from benchmarks.datasets import PG_ADMIN
-    from metrics_toolkit.db import resolve_url
+    from metrics_toolkit.store.db import resolve_url
 
     if url.startswith("sqlite"):
         source = url.removeprefix("sqlite:///")
@@ -214,9 +214,9 @@ def prepare(url: str) -> datetime:
     from sqlalchemy import func, select
     from sqlalchemy.orm import Session
 
-    from metrics_toolkit.db import make_engine
-    from metrics_toolkit.models import MetricsSnapshot
-    from metrics_toolkit.policies import update_policy
+    from metrics_toolkit.store.db import make_engine
+    from metrics_toolkit.store.models import MetricsSnapshot
+    from metrics_toolkit.store.policies import update_policy
 
     engine = make_engine(url)
     with Session(engine) as session, session.begin():

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import psutil
 
 from benchmarks.harness import Report, measure_interleaved
-from metrics_toolkit.collectors import AVAILABLE, Collector, resolve_names
+from metrics_toolkit.collect.collectors import AVAILABLE, Collector, resolve_names
 
 INTERVAL_S = 10.0
 

@@ -30,9 +30,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
 from benchmarks.harness import Report
-from metrics_toolkit.collectors import AVAILABLE, Collector
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.collect.collectors import AVAILABLE, Collector
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.models import MetricsSnapshot
 
 INTERVAL_S = 10.0
 WARMUP_TICKS = 5

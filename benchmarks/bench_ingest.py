@@ -10,7 +10,7 @@ Figures, each beside a baseline measured in the same run on the same generated r
 - Peak RSS of a child process that streams the generator into ``write_snapshots`` at
   ``--rows / 10`` and ``--rows`` (target < 300 MB, and flat: <= 1.25x).
 
-Rows come from :mod:`metrics_toolkit.generator`, chunk by chunk (never all in memory). For
+Rows come from :mod:`metrics_toolkit.collect.generator`, chunk by chunk (never all in memory). For
 each chunk, ours and the bare baseline write it in turn (alternating which goes first), and
 only the write is timed, so generation and background load hit both alike.
 
@@ -40,11 +40,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from benchmarks.harness import Report, run_child
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import SnapshotRow, write_snapshots
-from metrics_toolkit.migrate import upgrade
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.collect.generator import generate_history
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import SnapshotRow, write_snapshots
+from metrics_toolkit.store.migrate import upgrade
+from metrics_toolkit.store.models import MetricsSnapshot
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/mt_bench_ingest"
 END = datetime(2026, 1, 1, tzinfo=UTC)

@@ -29,12 +29,12 @@ from rich.console import Console
 
 from benchmarks import datasets
 from benchmarks.harness import Report, Stopwatch, measure_interleaved
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.frames import load_frame
-from metrics_toolkit.generator import SnapshotRow, count_history, generate_history
+from metrics_toolkit.collect.generator import SnapshotRow, count_history, generate_history
+from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.reporting import build_report, render_html, render_json, render_pdf
 from metrics_toolkit.reporting.buckets import STATS, metrics_of
 from metrics_toolkit.reporting.files import write_report
+from metrics_toolkit.store.db import make_engine
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 HOSTS = 4

@@ -139,14 +139,14 @@ def job(name: str, root: str, start: str, end: str) -> dict[str, Any]:
     began = time.perf_counter()
     workers: list[int] = []
     if name == "pandas":
-        from metrics_toolkit.frames import load_frame
+        from metrics_toolkit.frames.load import load_frame
 
         frame = load_frame(root, start, end, metrics=METRICS, interval="1D")
         means = _means(frame)
     elif name == "dask":
         from dask.distributed import Client, LocalCluster
 
-        from metrics_toolkit.archive_dask import load_dask_frame
+        from metrics_toolkit.frames.dask import load_dask_frame
 
         with (
             LocalCluster(
@@ -156,7 +156,7 @@ def job(name: str, root: str, start: str, end: str) -> dict[str, Any]:
         ):
             # A long-lived cluster has its imports done: neither they nor the cluster's
             # start-up are the query's cost.
-            client.run(importlib.import_module, "metrics_toolkit.archive_dask")  # type: ignore[no-untyped-call]
+            client.run(importlib.import_module, "metrics_toolkit.frames.dask")  # type: ignore[no-untyped-call]
             began = time.perf_counter()
             frame = load_dask_frame(root, start, end, metrics=METRICS, interval="1D", compute=True)
             means = _means(frame)
@@ -204,9 +204,9 @@ def postgres_part(report: Report, rows: int) -> None:
     from sqlalchemy import text
 
     from benchmarks import datasets
-    from metrics_toolkit.db import make_engine
-    from metrics_toolkit.frames import load_frame
-    from metrics_toolkit.frames_sql import Filters, pg_buckets_fast
+    from metrics_toolkit.frames.load import load_frame
+    from metrics_toolkit.rollup.sql import Filters, pg_buckets_fast
+    from metrics_toolkit.store.db import make_engine
 
     metrics = datasets.TEN_METRICS[:5]
     window = (datasets.END - timedelta(days=7), datasets.END)

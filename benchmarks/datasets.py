@@ -17,11 +17,11 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy import exc as sa_exc
 
 from benchmarks.metric_sets import TEN_METRICS
-from metrics_toolkit.db import make_engine, resolve_url
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.migrate import upgrade
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.collect.generator import generate_history
+from metrics_toolkit.store.db import make_engine, resolve_url
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.migrate import upgrade
+from metrics_toolkit.store.models import MetricsSnapshot
 
 END = datetime(2026, 6, 1, tzinfo=UTC)
 HOSTS = 2

@@ -10,24 +10,24 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from metrics_toolkit.db import make_async_engine, make_engine, make_sessionmaker, mask_url
 from metrics_toolkit.errors import MetricsToolkitError
 from metrics_toolkit.intervals import Interval, parse_interval
-from metrics_toolkit.models import ArchivePolicy, Base, Config, MetricsSnapshot, User
+from metrics_toolkit.store.db import make_async_engine, make_engine, make_sessionmaker, mask_url
+from metrics_toolkit.store.models import ArchivePolicy, Base, Config, MetricsSnapshot, User
 
 #: Lazily imported public names -> the module that defines them.
 _LAZY = {
-    "load_frame": "metrics_toolkit.frames",
-    "list_metrics": "metrics_toolkit.frames",
-    "list_hosts": "metrics_toolkit.frames",
-    "time_range": "metrics_toolkit.frames",
-    "collect_snapshot": "metrics_toolkit.collectors",
-    "Collector": "metrics_toolkit.collectors",
-    "generate_history": "metrics_toolkit.generator",
-    "write_snapshots": "metrics_toolkit.ingest",
-    "run_archive": "metrics_toolkit.archive",
+    "load_frame": "metrics_toolkit.frames.load",
+    "list_metrics": "metrics_toolkit.frames.load",
+    "list_hosts": "metrics_toolkit.frames.load",
+    "time_range": "metrics_toolkit.frames.load",
+    "collect_snapshot": "metrics_toolkit.collect.collectors",
+    "Collector": "metrics_toolkit.collect.collectors",
+    "generate_history": "metrics_toolkit.collect.generator",
+    "write_snapshots": "metrics_toolkit.store.ingest",
+    "run_archive": "metrics_toolkit.archive.runner",
     "build_report": "metrics_toolkit.reporting",
-    "load_dask_frame": "metrics_toolkit.archive_dask",
+    "load_dask_frame": "metrics_toolkit.frames.dask",
 }
 
 

@@ -164,7 +164,7 @@ CATALOG: tuple[MetricSpec, ...] = (
     MetricSpec("sensors.battery.charge_percent", "gauge", "percent", "Battery charge"),
     MetricSpec("sensors.battery.remaining_seconds", "gauge", "seconds", "Battery time left"),
     MetricSpec("sensors.battery.plugged_in", "gauge", "", "1 on mains power, 0 on battery"),
-    # --- collector.*: the collection daemon's own state (metrics_toolkit.daemon) ---
+    # --- collector.*: the collection daemon's own state (metrics_toolkit.collect.daemon) ---
     MetricSpec(
         "collector.spool_depth_count",
         "gauge",

@@ -7,7 +7,7 @@ strings, finite numbers of magnitude at most :data:`MAX_MAGNITUDE`, booleans, ``
 lists of such dicts (labels such as ``processes.top_cpu``).
 
 :func:`storage_problem` is the lighter check every write applies
-(:func:`metrics_toolkit.ingest.prepare_row`). It refuses only what no reader could use
+(:func:`metrics_toolkit.store.ingest.prepare_row`). It refuses only what no reader could use
 correctly, so that whatever is stored can be read back, rolled up and reported:
 
 - a number of magnitude above :data:`MAX_MAGNITUDE` (``1e300``): the sum of a bucket of

@@ -22,11 +22,11 @@ How jobs run (APScheduler 3, a background scheduler and a thread pool):
   down are caught up once at start, from the last run times it keeps in the state file
   (config ``schedule.state_path``); the collector is never caught up (the past cannot be
   collected);
-- ``collect`` takes one snapshot through :class:`~metrics_toolkit.daemon.CollectionDaemon`
+- ``collect`` takes one snapshot through :class:`~metrics_toolkit.collect.daemon.CollectionDaemon`
   (spool, retries and idempotent writes included), timestamped at the second the job
-  fired; one :class:`~metrics_toolkit.collectors.Collector` lives across runs so rates are
+  fired; one :class:`~metrics_toolkit.collect.collectors.Collector` lives across runs so rates are
   per second over the time between runs;
-- ``archive`` is :func:`~metrics_toolkit.archive.run_archive`;
+- ``archive`` is :func:`~metrics_toolkit.archive.runner.run_archive`;
 - ``report`` writes :func:`~metrics_toolkit.reporting.build_report` of the period ending
   at the fire time into config ``report.output_dir`` (and refreshes its index.html).
 
@@ -61,8 +61,8 @@ from metrics_toolkit.signals import on_stop_signal
 # The job runners import the daemon, archive and report stacks where they run them:
 # validating a `schedule.jobs` value (config set) only needs the parsers here.
 if TYPE_CHECKING:
-    from metrics_toolkit.collectors import Collector
-    from metrics_toolkit.daemon import CollectionDaemon, DaemonSettings
+    from metrics_toolkit.collect.collectors import Collector
+    from metrics_toolkit.collect.daemon import CollectionDaemon, DaemonSettings
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ def _write_state(path: Path, state: Mapping[str, datetime]) -> None:
 class Schedule:
     """The configured jobs and what they need; :meth:`start` runs them in the background.
 
-    ``collector`` settings (from :func:`metrics_toolkit.daemon.load_settings`) are needed
+    ``collector`` settings (from :func:`metrics_toolkit.collect.daemon.load_settings`) are needed
     only when a ``collect`` job exists.
     """
 
@@ -399,8 +399,8 @@ class Schedule:
                 log.warning("Cannot record the run of %s in %s: %s", name, self.state_path, error)
 
     def _collect(self, spec: JobSpec, scheduled: datetime) -> str:
-        from metrics_toolkit.collectors import Collector
-        from metrics_toolkit.daemon import CollectionDaemon
+        from metrics_toolkit.collect.collectors import Collector
+        from metrics_toolkit.collect.daemon import CollectionDaemon
 
         settings = self.collector_settings
         if settings is None:
@@ -431,7 +431,7 @@ class Schedule:
         )
 
     def _archive(self, spec: JobSpec, scheduled: datetime) -> str:
-        from metrics_toolkit.archive import run_archive
+        from metrics_toolkit.archive.runner import run_archive
 
         result = run_archive(self.engine, archive_path=self.archive_path)
         return (

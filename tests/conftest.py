@@ -22,14 +22,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.db import (
+from metrics_toolkit.store.db import (
     make_async_engine,
     make_async_sessionmaker,
     make_engine,
     mask_url,
     resolve_url,
 )
-from metrics_toolkit.migrate import upgrade
+from metrics_toolkit.store.migrate import upgrade
 
 DEFAULT_TEST_POSTGRES = "postgresql://postgres@127.0.0.1:5432/metrics_toolkit_test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.store.models import MetricsSnapshot
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

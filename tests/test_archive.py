@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import archive
-from metrics_toolkit.archive_store import ArchiveStore
+from metrics_toolkit.archive import runner as archive
+from metrics_toolkit.archive.store import ArchiveStore
 from metrics_toolkit.errors import InvalidPolicy
-from metrics_toolkit.frames import load_frame
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.locks import JobBusy, exclusive
-from metrics_toolkit.models import ArchivePolicy, ArchiveRun, MetricsSnapshot
-from metrics_toolkit.policies import update_policy
-from metrics_toolkit.rollup import Row
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.rollup.rule import Row
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.locks import JobBusy, exclusive
+from metrics_toolkit.store.models import ArchivePolicy, ArchiveRun, MetricsSnapshot
+from metrics_toolkit.store.policies import update_policy
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 NOW = T0 + timedelta(days=6)
@@ -301,7 +301,7 @@ def test_killed_run_is_finished_by_the_next(
 def test_restore_brings_back_raw_rows_without_doubling(
     engine: Engine, loaded: list[Row], tmp_path: Path
 ) -> None:
-    from metrics_toolkit.restore import restore
+    from metrics_toolkit.archive.restore import restore
 
     before = load_frame(
         engine, T0, NOW, metrics=METRICS, interval="1h", stats=("mean", "count"), method="pandas"

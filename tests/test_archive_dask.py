@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from dask.distributed import Client, LocalCluster, get_task_stream
 
-from metrics_toolkit.archive_dask import flat_frame, load_dask_frame
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.frames import load_frame
+from metrics_toolkit.frames.dask import flat_frame, load_dask_frame
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.store.db import make_engine
 from tests.test_archive_source import CASES, END, METRICS, T0, assert_same, fill_archive
 
 # The database's frames are the reference; "2D" buckets span two date partitions, 6h

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.frames import load_frame
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.store.db import make_engine
 from tests.test_archive_source import T0, fill_archive
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -20,19 +20,19 @@ import pytest
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import archive
-from metrics_toolkit.archive_fast import RawChunk, read_raw_chunk
-from metrics_toolkit.archive_store import ArchiveStore
+from metrics_toolkit.archive import runner as archive
+from metrics_toolkit.archive.fast import RawChunk, read_raw_chunk
+from metrics_toolkit.archive.store import ArchiveStore
+from metrics_toolkit.collect.generator import generate_history
 from metrics_toolkit.documents import flatten, strip_metrics
 from metrics_toolkit.errors import InvalidSnapshot, MetricsToolkitError
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.policies import update_policy
-from metrics_toolkit.rollup import Row, bucket_start, host_of, rollup_rows
-from metrics_toolkit.rollup_docs import gauge_documents
-from metrics_toolkit.rollup_frame import ROW_METRIC, resample_stats
-from metrics_toolkit.rollup_output import to_snapshot_docs
+from metrics_toolkit.rollup.docs import gauge_documents
+from metrics_toolkit.rollup.frame import ROW_METRIC, resample_stats
+from metrics_toolkit.rollup.output import to_snapshot_docs
+from metrics_toolkit.rollup.rule import Row, bucket_start, host_of, rollup_rows
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.models import MetricsSnapshot
+from metrics_toolkit.store.policies import update_policy
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)

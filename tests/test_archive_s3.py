@@ -12,10 +12,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 from sqlalchemy import Engine
 
-from metrics_toolkit.archive_dask import load_dask_frame
-from metrics_toolkit.archive_store import ArchiveRow, ArchiveStore
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.frames import load_frame
+from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore
+from metrics_toolkit.frames.dask import load_dask_frame
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.store.db import make_engine
 from tests.test_archive_source import CASES, END, T0, assert_same, fill_archive
 
 BUCKET = "metrics"

@@ -18,16 +18,16 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import archive
-from metrics_toolkit.archive_location import is_archive_source
-from metrics_toolkit.archive_source import ArchiveQuery, select_partitions
-from metrics_toolkit.archive_store import ArchiveStore
+from metrics_toolkit.archive import runner as archive
+from metrics_toolkit.archive.location import is_archive_source
+from metrics_toolkit.archive.store import ArchiveStore
 from metrics_toolkit.errors import InvalidInterval, UnknownMetric
-from metrics_toolkit.frames import load_frame
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.policies import update_policy
-from metrics_toolkit.rollup import Row
+from metrics_toolkit.frames.archive import ArchiveQuery, select_partitions
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.rollup.rule import Row
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.models import MetricsSnapshot
+from metrics_toolkit.store.policies import update_policy
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 DAYS = 4

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from metrics_toolkit.archive_store import ArchiveRow, ArchiveStore
+from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore
 
 T0 = datetime(2026, 1, 5, 23, 58, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ import bcrypt
 from sqlalchemy import Float, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from metrics_toolkit.db import get_db
-from metrics_toolkit.models import ArchivePolicy, MetricsSnapshot, User
+from metrics_toolkit.store.db import get_db
+from metrics_toolkit.store.models import ArchivePolicy, MetricsSnapshot, User
 
 
 async def test_async_user_snapshot_and_policy(

@@ -20,8 +20,8 @@ from metrics_toolkit.catalog import (
     specs_under,
     unit_of,
 )
-from metrics_toolkit.collectors import COLLECTORS, Collector
-from metrics_toolkit.generator import generate_history
+from metrics_toolkit.collect.collectors import COLLECTORS, Collector
+from metrics_toolkit.collect.generator import generate_history
 
 # Units each leaf-name suffix implies (the naming rule of DESIGN.md §2).
 SUFFIX_UNITS = {

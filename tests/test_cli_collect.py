@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from metrics_toolkit.cli import main
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.generator import count_history, generate_history
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.collect.generator import count_history, generate_history
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.models import MetricsSnapshot
 
 END = "2026-01-05T06:00:00"
 END_AT = datetime(2026, 1, 5, 6, tzinfo=UTC)

@@ -11,9 +11,9 @@ from click.testing import CliRunner, Result
 from pypdf import PdfReader
 
 from metrics_toolkit.cli import main
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.collect.generator import generate_history
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import write_snapshots
 
 END = datetime(2026, 4, 1, 12, tzinfo=UTC)
 

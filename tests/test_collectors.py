@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from metrics_toolkit.collectors import (
+from metrics_toolkit.collect.collectors import (
     AVAILABLE,
     COLLECTORS,
     Collector,
@@ -22,19 +22,19 @@ from metrics_toolkit.collectors import (
     resolve_names,
     validate_document,
 )
-from metrics_toolkit.collectors.cpu import time_shares
-from metrics_toolkit.collectors.disk import real_mounts
-from metrics_toolkit.collectors.diskio import whole_disks
-from metrics_toolkit.collectors.network import is_loopback
-from metrics_toolkit.collectors.processes import ProcessesCollector
-from metrics_toolkit.collectors.rates import RateTracker, per_second
-from metrics_toolkit.collectors.sensors import (
+from metrics_toolkit.collect.collectors.cpu import time_shares
+from metrics_toolkit.collect.collectors.disk import real_mounts
+from metrics_toolkit.collect.collectors.diskio import whole_disks
+from metrics_toolkit.collect.collectors.network import is_loopback
+from metrics_toolkit.collect.collectors.processes import ProcessesCollector
+from metrics_toolkit.collect.collectors.rates import RateTracker, per_second
+from metrics_toolkit.collect.collectors.sensors import (
     SensorsCollector,
     battery_readings,
     group_readings,
 )
-from metrics_toolkit.config_keys import CONFIG_KEYS
 from metrics_toolkit.errors import InvalidSnapshot, UnknownCollector
+from metrics_toolkit.store.config_keys import CONFIG_KEYS
 
 try:  # psutil's own result types (psutil >= 7 moved them)
     from psutil._ntuples import sbattery, sdiskpart, sfan, shwtemp

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import config_store
-from metrics_toolkit.config_keys import CONFIG_KEYS, KEYS
 from metrics_toolkit.errors import ConfigError, UnknownConfigKey
+from metrics_toolkit.store import config as config_store
+from metrics_toolkit.store.config_keys import CONFIG_KEYS, KEYS
 
 
 def test_defaults_set_get_list_delete(session: Session) -> None:

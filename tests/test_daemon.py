@@ -21,21 +21,21 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import config_store
 from metrics_toolkit.catalog import is_declared, lookup
-from metrics_toolkit.collectors import Collector
-from metrics_toolkit.daemon import (
+from metrics_toolkit.collect.collectors import Collector
+from metrics_toolkit.collect.daemon import (
     CollectionDaemon,
     DaemonSettings,
     load_settings,
     next_grid_point,
     parse_duration,
 )
-from metrics_toolkit.db import make_engine, resolve_url, session_scope
+from metrics_toolkit.collect.spool import Spool
 from metrics_toolkit.errors import InvalidArgument, InvalidInterval, SpoolError
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.spool import Spool
+from metrics_toolkit.store import config as config_store
+from metrics_toolkit.store.db import make_engine, resolve_url, session_scope
+from metrics_toolkit.store.models import MetricsSnapshot
 from tests.conftest import postgres_test_url
 
 ONE_SECOND = timedelta(seconds=1)
@@ -115,7 +115,7 @@ def test_settings_come_from_arguments_then_config_then_defaults(
 
 
 def test_settings_use_defaults_when_the_database_is_down(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="metrics_toolkit.daemon"):
+    with caplog.at_level(logging.INFO, logger="metrics_toolkit.collect.daemon"):
         settings = load_settings("postgresql://postgres@127.0.0.1:1/none")
     assert settings.interval == Interval(10) and settings.spool_path == Path("spool.db")
     assert "Config not readable" in caplog.text
@@ -180,7 +180,7 @@ def test_a_slow_tick_skips_slots_instead_of_bursting(
 ) -> None:
     settings = settings_for(sqlite_url, tmp_path, count=3)
     collector = SlowSecondTick(["cpu"], host="slow")
-    with caplog.at_level(logging.WARNING, logger="metrics_toolkit.daemon"):
+    with caplog.at_level(logging.WARNING, logger="metrics_toolkit.collect.daemon"):
         stats = CollectionDaemon(settings, collector=collector).run()
     assert stats.ticks == 3 and stats.skipped_slots >= 1
     stamps = [row.timestamp for row in stored(sqlite_url)]

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from metrics_toolkit.db import async_url, check_connection, make_engine, mask_url, resolve_url
 from metrics_toolkit.errors import DatabaseError, InvalidDatabaseURL
+from metrics_toolkit.store.db import async_url, check_connection, make_engine, mask_url, resolve_url
 
 
 def test_url_resolution_order(monkeypatch: pytest.MonkeyPatch) -> None:

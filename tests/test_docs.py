@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from metrics_toolkit.cli import main
-from metrics_toolkit.config_keys import CONFIG_KEYS
+from metrics_toolkit.store.config_keys import CONFIG_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +75,6 @@ def test_public_api_names_resolve() -> None:
 
     for name in metrics_toolkit.__all__:
         assert getattr(metrics_toolkit, name) is not None, name
-    from metrics_toolkit.frames import load_frame
+    from metrics_toolkit.frames.load import load_frame
 
     assert metrics_toolkit.load_frame is load_frame

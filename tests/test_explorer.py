@@ -19,10 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
-from metrics_toolkit.archive import dry_run, run_archive
-from metrics_toolkit.config_keys import CONFIG_KEYS
-from metrics_toolkit.config_store import get_config
-from metrics_toolkit.db import session_scope
+from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.errors import (
     ConfigError,
     DatabaseError,
@@ -57,11 +54,14 @@ from metrics_toolkit.explorer.report import build_report_files, report_name, rep
 from metrics_toolkit.explorer.sandbox import sandbox_copy
 from metrics_toolkit.explorer.units import Scale, axis_scale, format_value
 from metrics_toolkit.explorer.view import bucket_quantile, build_view, pool_hosts
-from metrics_toolkit.frames import MetricInfo, load_frame
-from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.frames.load import MetricInfo, load_frame
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.policies import update_policy
-from metrics_toolkit.users import add_user, get_user
+from metrics_toolkit.store.config import get_config
+from metrics_toolkit.store.config_keys import CONFIG_KEYS
+from metrics_toolkit.store.db import session_scope
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.policies import update_policy
+from metrics_toolkit.store.users import add_user, get_user
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 HOURS = 6
@@ -669,7 +669,7 @@ def test_launch_finds_the_app_and_passes_the_url_by_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = launch.app_path()
-    assert app == Path(__file__).resolve().parent.parent / "streamlit_app.py"
+    assert app == Path(launch.__file__).resolve().with_name("app.py") and app.is_file()
     monkeypatch.chdir(tmp_path)
     assert (
         launch.absolute_url("sqlite:///demo/metrics.db") == f"sqlite:///{tmp_path}/demo/metrics.db"

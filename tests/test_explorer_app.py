@@ -21,14 +21,14 @@ from sqlalchemy import text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button, TextInput
 
-from metrics_toolkit.archive import dry_run, run_archive
-from metrics_toolkit.config_store import get_config
-from metrics_toolkit.db import make_engine, session_scope
+from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.explorer.report import reporting_available
-from metrics_toolkit.frames import load_frame
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.policies import get_active_policy, update_policy
-from metrics_toolkit.users import get_user
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.store.config import get_config
+from metrics_toolkit.store.db import make_engine, session_scope
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.policies import get_active_policy, update_policy
+from metrics_toolkit.store.users import get_user
 from tests.test_explorer_support import PASSWORD, USER, add_account, fill
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"

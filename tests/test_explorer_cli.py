@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from metrics_toolkit.cli import main
+from metrics_toolkit.explorer import launch
 from tests.test_explorer_support import fill
 
 STARTUP_SECONDS = 60
@@ -71,9 +72,7 @@ def test_explore_serves_the_app_and_stops_with_its_streamlit(sqlite_url: str) ->
             assert response.status == 200
         (child,) = psutil.Process(process.pid).children()
         assert child.cmdline()[1:4] == ["-m", "streamlit", "run"]
-        assert child.cmdline()[4] == str(
-            Path(__file__).resolve().parent.parent / "streamlit_app.py"
-        )
+        assert child.cmdline()[4] == str(launch.app_path())
         assert not any("metrics.db" in part for part in child.cmdline())  # URL not on argv
         database = sqlite_url.removeprefix("sqlite:///")
         assert child.environ()["METRICS_TOOLKIT_DATABASE_URL"] == f"sqlite:///{database}"

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from metrics_toolkit.db import make_engine, session_scope
-from metrics_toolkit.generator import count_history, generate_history
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.users import add_user
+from metrics_toolkit.collect.generator import count_history, generate_history
+from metrics_toolkit.store.db import make_engine, session_scope
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.users import add_user
 
 USER = "alice"
 PASSWORD = "correct horse battery"

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError, UnknownMetric
-from metrics_toolkit.frames import choose_interval, list_hosts, list_metrics, load_frame
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.rollup import Row, rollup_rows
+from metrics_toolkit.frames.load import choose_interval, list_hosts, list_metrics, load_frame
+from metrics_toolkit.rollup.rule import Row, rollup_rows
+from metrics_toolkit.store.models import MetricsSnapshot
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 METRICS = ["cpu.usage_percent", "memory.used_bytes", "disk.mounts./.usage_percent"]

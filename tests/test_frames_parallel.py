@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import pg_parallel
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.frames import load_frame
-from metrics_toolkit.frames_sql import Filters
+from metrics_toolkit.frames import parallel as pg_parallel
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.rollup.sql import Filters
+from metrics_toolkit.store.db import make_engine
 from tests.conftest import empty_postgres
 from tests.helpers import T0, make_snapshot
 
@@ -86,7 +86,7 @@ def test_parts_read_exactly_what_one_query_reads(
         calls.append(len(args[1]))  # type: ignore[arg-type]
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("metrics_toolkit.frames.read_parts", counting)
+    monkeypatch.setattr("metrics_toolkit.frames.load.read_parts", counting)
     parallel = load_frame(pg_engine, metrics=METRICS, by_host=by_host)
     assert calls and calls[-1] > 1, "the read was not split"
     expected = serial(pg_engine, monkeypatch, by_host=by_host)

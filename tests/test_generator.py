@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 
-from metrics_toolkit.documents_check import validate_document
-from metrics_toolkit.errors import InvalidArgument, InvalidInterval
-from metrics_toolkit.generator import (
+from metrics_toolkit.collect.generator import (
     METRIC_TYPE,
     SnapshotRow,
     count_history,
     generate_history,
     host_names,
 )
+from metrics_toolkit.documents_check import validate_document
+from metrics_toolkit.errors import InvalidArgument, InvalidInterval
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 
@@ -208,7 +208,7 @@ def _peak_rss(days: int) -> int:
     script = (
         "import resource, sys\n"
         "from datetime import UTC, datetime, timedelta\n"
-        "from metrics_toolkit.generator import generate_history\n"
+        "from metrics_toolkit.collect.generator import generate_history\n"
         "start = datetime(2026, 1, 5, tzinfo=UTC)\n"
         "n = 0\n"
         "for chunk in generate_history(start=start, end=start + timedelta(days=int(sys.argv[1])),"

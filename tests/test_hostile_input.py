@@ -27,15 +27,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
-from metrics_toolkit.archive import run_archive
-from metrics_toolkit.db import make_engine
+from metrics_toolkit.archive.runner import run_archive
 from metrics_toolkit.documents import join_path
 from metrics_toolkit.errors import InvalidSnapshot
-from metrics_toolkit.frames import load_frame
-from metrics_toolkit.ingest import prepare_row, write_snapshots
-from metrics_toolkit.rollup import rollup_rows
-from metrics_toolkit.rollup_frame import resample_stats
-from metrics_toolkit.rollup_output import to_snapshot_docs
+from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.rollup.frame import resample_stats
+from metrics_toolkit.rollup.output import to_snapshot_docs
+from metrics_toolkit.rollup.rule import rollup_rows
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import prepare_row, write_snapshots
 from tests.test_hostile_support import (
     HOSTILE,
     KEYS,

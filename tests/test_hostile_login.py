@@ -18,13 +18,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from metrics_toolkit.db import make_engine
 from metrics_toolkit.explorer.auth import (
     MAX_FAILURES,
     WRONG_CREDENTIALS,
     LoginThrottle,
     attempt_login,
 )
+from metrics_toolkit.store.db import make_engine
 from tests.test_explorer_support import PASSWORD, USER, fill
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"

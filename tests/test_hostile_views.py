@@ -25,13 +25,13 @@ from hypothesis import strategies as st_h
 from sqlalchemy import Engine, text
 from streamlit.testing.v1 import AppTest
 
-from metrics_toolkit.db import make_engine
+from metrics_toolkit.collect.generator import generate_history
 from metrics_toolkit.documents import join_path
 from metrics_toolkit.explorer.query import ViewQuery
 from metrics_toolkit.explorer.view import build_view
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
 from metrics_toolkit.reporting import build_report, render_html, render_json
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import write_snapshots
 from tests.test_explorer_support import PASSWORD, USER, add_account
 from tests.test_hostile_support import (
     HOSTILE,

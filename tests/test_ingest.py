@@ -11,16 +11,16 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.db import make_engine
+from metrics_toolkit.collect.generator import generate_history
 from metrics_toolkit.errors import DatabaseError, InvalidSnapshot
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import (
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import (
     SnapshotRow,
     prepare_row,
     sqlite_timestamp,
     write_snapshots,
 )
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.store.models import MetricsSnapshot
 from tests.helpers import T0, make_snapshot
 
 

@@ -9,10 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from metrics_toolkit import migrate
-from metrics_toolkit.db import make_engine
 from metrics_toolkit.errors import DatabaseError
-from metrics_toolkit.models import Base
+from metrics_toolkit.store import migrate
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.models import Base
 
 EXPRESSION_INDEX = "uq_metrics_snapshots_identity"
 PARTIAL_INDEXES = {EXPRESSION_INDEX, "ix_metrics_snapshots_rollups"}

@@ -12,10 +12,10 @@ from sqlalchemy import Float, and_, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.config_store import upsert_config
 from metrics_toolkit.errors import InvalidPolicy
-from metrics_toolkit.models import ArchivePolicy, Config, MetricsSnapshot, User
-from metrics_toolkit.schemas import ArchivePolicyResponse, UserResponse
+from metrics_toolkit.store.config import upsert_config
+from metrics_toolkit.store.models import ArchivePolicy, Config, MetricsSnapshot, User
+from metrics_toolkit.store.schemas import ArchivePolicyResponse, UserResponse
 from tests.helpers import T0, make_snapshot
 
 

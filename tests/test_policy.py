@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from metrics_toolkit.archive.plan import chunks, plan
 from metrics_toolkit.errors import InvalidPolicy
-from metrics_toolkit.policy import chunks, plan
 
 NOW = datetime(2026, 3, 10, 14, 37, 12, tzinfo=UTC)
 

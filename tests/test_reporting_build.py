@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.collect.generator import generate_history
 from metrics_toolkit.reporting import build_report, render_html, render_json
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import write_snapshots
 from tests.conftest import empty_postgres
 
 END = datetime(2026, 1, 7, tzinfo=UTC)

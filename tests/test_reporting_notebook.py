@@ -10,9 +10,9 @@ import nbformat
 import papermill
 import pytest
 
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.collect.generator import generate_history
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import write_snapshots
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "03-report.ipynb"
 END = datetime(2026, 5, 1, tzinfo=UTC)

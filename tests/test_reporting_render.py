@@ -20,9 +20,7 @@ from xml.etree import ElementTree
 import pytest
 from pypdf import PdfReader
 
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.collect.generator import generate_history
 from metrics_toolkit.reporting import (
     Report,
     build_report,
@@ -33,6 +31,8 @@ from metrics_toolkit.reporting import (
     write_report,
 )
 from metrics_toolkit.reporting.render_pdf import page_count
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import write_snapshots
 
 END = datetime(2026, 2, 2, tzinfo=UTC)
 HOSTILE = '<script>alert("x")</script> & $x$'

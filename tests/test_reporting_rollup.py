@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.archive import run_archive
-from metrics_toolkit.generator import generate_history
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.policies import update_policy
+from metrics_toolkit.archive.runner import run_archive
+from metrics_toolkit.collect.generator import generate_history
 from metrics_toolkit.reporting import build_report, render_json, render_pdf
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.policies import update_policy
 
 END = datetime(2026, 3, 4, tzinfo=UTC)
 START = END - timedelta(days=2)

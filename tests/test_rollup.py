@@ -13,13 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metrics_toolkit import documents, rollup, rollup_arrays
+from metrics_toolkit import documents
 from metrics_toolkit.documents import flatten
 from metrics_toolkit.errors import InvalidInterval, InvalidSnapshot, MetricsToolkitError
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.rollup import Row, bucket_start, epoch_seconds, rollup_rows, row_stats
-from metrics_toolkit.rollup_frame import bucket_starts, resample_stats, stats_frame
-from metrics_toolkit.rollup_output import coverage, finalize, to_snapshot_docs
+from metrics_toolkit.rollup import arrays as rollup_arrays
+from metrics_toolkit.rollup import rule as rollup
+from metrics_toolkit.rollup.frame import bucket_starts, resample_stats, stats_frame
+from metrics_toolkit.rollup.output import coverage, finalize, to_snapshot_docs
+from metrics_toolkit.rollup.rule import Row, bucket_start, epoch_seconds, rollup_rows, row_stats
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday, on every boundary up to 1D
 

@@ -17,11 +17,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.config_keys import KEYS
-from metrics_toolkit.config_store import set_config
-from metrics_toolkit.db import make_engine
 from metrics_toolkit.errors import ConfigError
-from metrics_toolkit.models import ArchiveRun, MetricsSnapshot
 from metrics_toolkit.scheduler import (
     JobSpec,
     Schedule,
@@ -31,6 +27,10 @@ from metrics_toolkit.scheduler import (
     parse_jobs,
     read_state,
 )
+from metrics_toolkit.store.config import set_config
+from metrics_toolkit.store.config_keys import KEYS
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.models import ArchiveRun, MetricsSnapshot
 
 NOW = datetime(2026, 1, 7, 12, 0, 30, tzinfo=UTC)  # a Wednesday
 

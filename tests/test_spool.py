@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.db import make_engine
+from metrics_toolkit.collect.spool import Spool, replay
 from metrics_toolkit.errors import DatabaseError, InvalidSnapshot, SpoolError
-from metrics_toolkit.ingest import SnapshotRow, write_snapshots
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.spool import Spool, replay
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import SnapshotRow, write_snapshots
+from metrics_toolkit.store.models import MetricsSnapshot
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 
@@ -77,7 +77,7 @@ def test_the_cap_drops_the_oldest_and_counts_them(
     path = tmp_path / "spool.db"
     with Spool(path, max_rows=5) as spool:
         assert spool.append(rows_for(0, 3)) == 0
-        with caplog.at_level(logging.WARNING, logger="metrics_toolkit.spool"):
+        with caplog.at_level(logging.WARNING, logger="metrics_toolkit.collect.spool"):
             assert spool.append(rows_for(3, 4)) == 2
         assert spool.depth() == 5 and spool.dropped() == 2
         assert seqs(spool) == [2, 3, 4, 5, 6]
@@ -141,7 +141,7 @@ def test_a_truncated_file_is_recovered(tmp_path: Path, caplog: pytest.LogCapture
     size = path.stat().st_size
     with path.open("r+b") as handle:
         handle.truncate(int(size * 0.6))
-    with caplog.at_level(logging.WARNING, logger="metrics_toolkit.spool"):
+    with caplog.at_level(logging.WARNING, logger="metrics_toolkit.collect.spool"):
         spool = Spool(path)
     with spool:
         recovery = spool.recovery
@@ -201,7 +201,10 @@ def test_undecodable_rows_are_dropped_and_reported(
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE spool SET metric_data = '{broken' WHERE id = 2")
     connection.close()
-    with Spool(path) as spool, caplog.at_level(logging.ERROR, logger="metrics_toolkit.spool"):
+    with (
+        Spool(path) as spool,
+        caplog.at_level(logging.ERROR, logger="metrics_toolkit.collect.spool"),
+    ):
         assert seqs(spool) == [0, 2]
         assert spool.dropped() == 1 and spool.depth() == 2
     assert "could not be decoded and were dropped (ids 2)" in caplog.text

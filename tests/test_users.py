@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import users
 from metrics_toolkit.errors import AuthenticationFailed, UserError, UserExists, UserNotFound
+from metrics_toolkit.store import users
 
 
 def test_add_verify_records_last_login(session: Session) -> None:

@@ -14,8 +14,8 @@ import click
 from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit.cli.context import AppContext
-from metrics_toolkit.db import describe_error, mask_url, resolve_url
 from metrics_toolkit.errors import MetricsToolkitError
+from metrics_toolkit.store.db import describe_error, mask_url, resolve_url
 
 EPILOG = (
     "The database URL comes from --database-url, then METRICS_TOOLKIT_DATABASE_URL, then "

@@ -9,8 +9,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import archive
-from metrics_toolkit.archive_store import ArchiveStore
+from metrics_toolkit.archive import runner as archive
+from metrics_toolkit.archive.restore import restore
+from metrics_toolkit.archive.store import ArchiveStore
 from metrics_toolkit.cli.context import (
     AppContext,
     console,
@@ -19,8 +20,7 @@ from metrics_toolkit.cli.context import (
     json_option,
     pass_app,
 )
-from metrics_toolkit.frames import parse_time
-from metrics_toolkit.restore import restore
+from metrics_toolkit.frames.load import parse_time
 
 WHEN = "%Y-%m-%d %H:%M"
 

@@ -14,11 +14,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from metrics_toolkit import daemon
 from metrics_toolkit.cli.context import AppContext, err_console, pass_app
+from metrics_toolkit.collect import daemon
 from metrics_toolkit.errors import InvalidArgument
-from metrics_toolkit.ingest import write_snapshots
 from metrics_toolkit.intervals import Interval
+from metrics_toolkit.store.ingest import write_snapshots
 
 
 @click.command("collect")
@@ -112,7 +112,10 @@ def generate(
 
     Example: metrics-toolkit generate --days 30 --interval 10s --hosts 2 --seed 42
     """
-    from metrics_toolkit.generator import count_history, generate_history  # numpy: only here
+    from metrics_toolkit.collect.generator import (  # numpy: only here
+        count_history,
+        generate_history,
+    )
 
     width = Interval.parse(interval)
     if not days > 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from metrics_toolkit import config_store
 from metrics_toolkit.cli.context import (
     AppContext,
     console,
@@ -14,7 +13,8 @@ from metrics_toolkit.cli.context import (
     json_option,
     pass_app,
 )
-from metrics_toolkit.config_keys import CONFIG_KEYS
+from metrics_toolkit.store import config as config_store
+from metrics_toolkit.store.config_keys import CONFIG_KEYS
 
 
 @click.group("config")

@@ -13,8 +13,14 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.db import check_connection, make_engine, mask_url, resolve_url, session_scope
-from metrics_toolkit.migrate import ensure_schema
+from metrics_toolkit.store.db import (
+    check_connection,
+    make_engine,
+    mask_url,
+    resolve_url,
+    session_scope,
+)
+from metrics_toolkit.store.migrate import ensure_schema
 
 
 @dataclass

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from metrics_toolkit import migrate
 from metrics_toolkit.cli.context import AppContext, pass_app
+from metrics_toolkit.store import migrate
 
 
 @click.group("db")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from metrics_toolkit import policies
 from metrics_toolkit.cli.context import AppContext, echo_json, json_option, pass_app
-from metrics_toolkit.models import ArchivePolicy
-from metrics_toolkit.schemas import ArchivePolicyResponse
+from metrics_toolkit.store import policies
+from metrics_toolkit.store.models import ArchivePolicy
+from metrics_toolkit.store.schemas import ArchivePolicyResponse
 
 
 def describe_policy(policy: ArchivePolicy) -> str:

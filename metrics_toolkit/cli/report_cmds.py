@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from metrics_toolkit.cli.context import AppContext, err_console, pass_app
-from metrics_toolkit.config_store import get_config
 from metrics_toolkit.reporting import build_report
 from metrics_toolkit.reporting.files import FORMATS, check_formats, write_report
+from metrics_toolkit.store.config import get_config
 
 
 @click.command("report")

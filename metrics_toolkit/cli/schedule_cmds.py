@@ -10,9 +10,10 @@ import click
 from rich import box
 from rich.table import Table
 
-from metrics_toolkit import daemon, scheduler
+from metrics_toolkit import scheduler
 from metrics_toolkit.cli.context import AppContext, console, echo_json, json_option, pass_app
-from metrics_toolkit.config_store import get_config
+from metrics_toolkit.collect import daemon
+from metrics_toolkit.store.config import get_config
 
 WHEN = "%m-%d %H:%M:%S"
 

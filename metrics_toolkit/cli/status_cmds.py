@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from sqlalchemy import func, select
 
-from metrics_toolkit import migrate, policies
 from metrics_toolkit.cli.context import AppContext, echo_json, json_option, pass_app
 from metrics_toolkit.cli.policy_cmds import describe_policy
-from metrics_toolkit.models import Config, MetricsSnapshot, User
+from metrics_toolkit.store import migrate, policies
+from metrics_toolkit.store.models import Config, MetricsSnapshot, User
 
 
 @click.command("status")

@@ -7,9 +7,9 @@ import sys
 import click
 from rich.table import Table
 
-from metrics_toolkit import users
 from metrics_toolkit.cli.context import AppContext, console, echo_json, json_option, pass_app
-from metrics_toolkit.schemas import UserResponse
+from metrics_toolkit.store import users
+from metrics_toolkit.store.schemas import UserResponse
 
 
 def _read_password(from_stdin: bool) -> str:

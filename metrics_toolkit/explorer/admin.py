@@ -15,12 +15,12 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from metrics_toolkit.archive import dry_run
-from metrics_toolkit.config_keys import KEYS
-from metrics_toolkit.config_store import list_config, parse_value, set_config
-from metrics_toolkit.db import session_scope
-from metrics_toolkit.policies import get_active_policy, update_policy
-from metrics_toolkit.users import list_users
+from metrics_toolkit.archive.runner import dry_run
+from metrics_toolkit.store.config import list_config, parse_value, set_config
+from metrics_toolkit.store.config_keys import KEYS
+from metrics_toolkit.store.db import session_scope
+from metrics_toolkit.store.policies import get_active_policy, update_policy
+from metrics_toolkit.store.users import list_users
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from metrics_toolkit.db import session_scope
 from metrics_toolkit.errors import AuthenticationFailed
-from metrics_toolkit.users import count_users, verify_password
+from metrics_toolkit.store.db import session_scope
+from metrics_toolkit.store.users import count_users, verify_password
 
 WRONG_CREDENTIALS = "Wrong username or password."
 MAX_FAILURES = 5  # consecutive failures before a key is locked

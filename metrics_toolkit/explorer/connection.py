@@ -9,9 +9,9 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
-from metrics_toolkit.db import check_connection, is_sqlite, make_engine, mask_url, resolve_url
 from metrics_toolkit.errors import DatabaseError
-from metrics_toolkit.migrate import ensure_schema
+from metrics_toolkit.store.db import check_connection, is_sqlite, make_engine, mask_url, resolve_url
+from metrics_toolkit.store.migrate import ensure_schema
 
 #: What a database failure can raise: SQLAlchemy's errors, and the drivers' own where the
 #: toolkit talks to a driver directly (PostgreSQL COPY, SQLite bulk writes).

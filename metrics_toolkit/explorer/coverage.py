@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from metrics_toolkit.documents import ROLLUP_KEY
 from metrics_toolkit.errors import InvalidInterval
+from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.sources import Source, connect
+from metrics_toolkit.store.models import MetricsSnapshot
 
 #: Consecutive buckets further apart than this many expected steps enclose a gap.
 GAP_FACTOR = 1.5

@@ -8,27 +8,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from metrics_toolkit.db import ENV_VARS, is_sqlite, resolve_url
 from metrics_toolkit.errors import MetricsToolkitError
-
-APP_FILE = "streamlit_app.py"
+from metrics_toolkit.store.db import ENV_VARS, is_sqlite, resolve_url
 
 
 def app_path() -> Path:
-    """``streamlit_app.py`` at the root of the source tree this package was installed from.
-
-    The app ships beside the package (an editable install from the repository finds it);
-    a wheel without it gives a clear error.
-    """
-    path = Path(__file__).resolve().parents[2] / APP_FILE
-    if not path.is_file():
-        msg = (
-            f"The explorer app {APP_FILE} was not found at {path}. Install metrics-toolkit from "
-            "its source tree (pip install -e '.[ui]') or run `streamlit run streamlit_app.py` "
-            "from a checkout."
-        )
-        raise MetricsToolkitError(msg)
-    return path
+    """The explorer page, :mod:`metrics_toolkit.explorer.app`, shipped inside the package."""
+    return Path(__file__).resolve().with_name("app.py")
 
 
 def require_streamlit() -> None:

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from metrics_toolkit.documents import ROLLUP_KEY
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.sources import Source, connect
+from metrics_toolkit.frames.sources import Source, connect
+from metrics_toolkit.store.models import MetricsSnapshot
 
 MAX_ROWS = 100
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from metrics_toolkit.sources import Source
+from metrics_toolkit.frames.sources import Source
 
 REPORTING = "metrics_toolkit.reporting"
 NEEDED = ("build_report", "render_html", "render_pdf")

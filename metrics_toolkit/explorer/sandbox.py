@@ -12,13 +12,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from metrics_toolkit.db import make_engine
 from metrics_toolkit.errors import InvalidArgument
-from metrics_toolkit.frames import iter_rows
-from metrics_toolkit.ingest import write_snapshots
-from metrics_toolkit.migrate import upgrade
-from metrics_toolkit.rollup import Row
-from metrics_toolkit.sources import Source
+from metrics_toolkit.frames.load import iter_rows
+from metrics_toolkit.frames.sources import Source
+from metrics_toolkit.rollup.rule import Row
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.migrate import upgrade
 
 SANDBOX_FILE = "sandbox.db"
 

@@ -19,9 +19,9 @@ import pandas as pd
 from metrics_toolkit import catalog
 from metrics_toolkit.explorer.coverage import Gap, RolledUpPart, find_gaps, rolled_up_parts
 from metrics_toolkit.explorer.query import AUTO, ViewQuery, stats_for
-from metrics_toolkit.frames import TIMESTAMP, load_frame
+from metrics_toolkit.frames.load import TIMESTAMP, load_frame
+from metrics_toolkit.frames.sources import Source
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.sources import Source
 
 #: Most raw values (rows x metrics) read to compute percentiles.
 P95_LIMIT = 500_000

@@ -20,7 +20,7 @@ import pandas as pd
 
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.reporting.metadata import RolledRow
-from metrics_toolkit.rollup_arrays import floor_ticks
+from metrics_toolkit.rollup.arrays import floor_ticks
 
 ROW = "_row"
 SECONDS = (ROW, "seconds")

@@ -26,9 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from metrics_toolkit.db import mask_url
 from metrics_toolkit.errors import InvalidArgument, InvalidInterval
-from metrics_toolkit.frames import (
+from metrics_toolkit.frames.load import (
     AUTO_WIDTHS,
     TimeLike,
     choose_interval,
@@ -37,13 +36,14 @@ from metrics_toolkit.frames import (
     parse_time,
     time_range,
 )
+from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.reporting import breaches, buckets, metadata, spec, summary
 from metrics_toolkit.reporting.completeness import completeness
 from metrics_toolkit.reporting.model import Report, ThresholdRule
 from metrics_toolkit.reporting.processes import top_processes
 from metrics_toolkit.reporting.units import format_time
-from metrics_toolkit.sources import Source, connect
+from metrics_toolkit.store.db import mask_url
 
 #: Chart points per host the default chart interval aims under.
 CHART_BUDGET = 400

@@ -20,14 +20,14 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.config_store import get_config
 from metrics_toolkit.documents import ROLLUP_KEY
 from metrics_toolkit.errors import InvalidInterval
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.models import MetricsSnapshot
-from metrics_toolkit.policies import get_active_policy
 from metrics_toolkit.reporting.model import PolicyInfo
-from metrics_toolkit.sqltypes import UTCDateTime
+from metrics_toolkit.store.config import get_config
+from metrics_toolkit.store.models import MetricsSnapshot
+from metrics_toolkit.store.policies import get_active_policy
+from metrics_toolkit.store.sqltypes import UTCDateTime
 
 _Ts = TypeVarTuple("_Ts")
 _DATA = MetricsSnapshot.metric_data

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.migrate import upgrade
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.migrate import upgrade
 from tests.conftest import IN_CI
 from tests.faults.pgcluster import PrivateCluster, find_bindir, missing_reason
 

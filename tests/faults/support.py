@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.models import MetricsSnapshot
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.models import MetricsSnapshot
 
 Identity = tuple[str, datetime]  # (host, timestamp): one snapshot (metric_type is constant)
 _COLLECTED = re.compile(

@@ -24,14 +24,14 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit import archive
-from metrics_toolkit.archive_store import ArchiveStore
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.ingest import write_snapshots
+from metrics_toolkit.archive import runner as archive
+from metrics_toolkit.archive.store import ArchiveStore
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.models import ArchiveRun
-from metrics_toolkit.policies import update_policy
-from metrics_toolkit.rollup import bucket_start
+from metrics_toolkit.rollup.rule import bucket_start
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.models import ArchiveRun
+from metrics_toolkit.store.policies import update_policy
 from tests.conftest import empty_postgres
 from tests.faults.support import (
     Collector,

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.archive import run_archive
-from metrics_toolkit.db import make_engine
-from metrics_toolkit.policies import update_policy
-from metrics_toolkit.spool import FAULT_ENV, Spool
+from metrics_toolkit.archive.runner import run_archive
+from metrics_toolkit.collect.spool import FAULT_ENV, Spool
+from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.policies import update_policy
 from tests.conftest import empty_postgres
 from tests.faults.support import (
     Collector,

@@ -138,7 +138,7 @@ def check_log(log: str) -> tuple[int, int]:
     Returns the most snapshots one replay moved and the number of outages logged.
     """
     assert "Traceback" not in log
-    lines = [line for line in log.splitlines() if "metrics_toolkit.daemon" in line]
+    lines = [line for line in log.splitlines() if "metrics_toolkit.collect.daemon" in line]
     downs = [line for line in lines if DOWN.search(line)]
     backs = [match for line in lines if (match := BACK.search(line))]
     replays = [match for line in lines if (match := REPLAYED.search(line))]

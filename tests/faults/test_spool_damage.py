@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from metrics_toolkit.ingest import SnapshotRow
-from metrics_toolkit.spool import Spool
+from metrics_toolkit.collect.spool import Spool
+from metrics_toolkit.store.ingest import SnapshotRow
 from tests.faults.support import Collector, doubled, record_figures, stored_documents
 
 pytestmark = pytest.mark.slow
@@ -180,7 +180,10 @@ def test_rows_in_the_log_of_a_damaged_file_are_kept(
     with path.open("r+b") as handle:  # the interior root page: no row lives there
         handle.seek((page - 1) * PAGE)
         handle.write(random.Random(page).randbytes(PAGE))
-    with caplog.at_level(logging.WARNING, logger="metrics_toolkit.spool"), Spool(path) as spool:
+    with (
+        caplog.at_level(logging.WARNING, logger="metrics_toolkit.collect.spool"),
+        Spool(path) as spool,
+    ):
         assert spool.recovery is not None
         kept = [entry.row for entry in spool.peek(10_000)]
         assert [row[2]["seq"] for row in kept] == list(range(DELIVERED, ROWS + 30))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from metrics_toolkit.db import make_engine, mask_url, resolve_url
-from metrics_toolkit.migrate import upgrade
+from metrics_toolkit.store.db import make_engine, mask_url, resolve_url
+from metrics_toolkit.store.migrate import upgrade
 from tests.conftest import IN_CI, postgres_test_url, recreate_database
 from tests.load import modes
 

@@ -16,9 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from metrics_toolkit.db import make_engine
 from metrics_toolkit.explorer.query import DEFAULT_METRICS, ViewQuery, resolve_range
 from metrics_toolkit.explorer.view import build_view
+from metrics_toolkit.store.db import make_engine
 
 
 def run(url: str, seconds: float, pause: float = 0.5) -> dict[str, object]:

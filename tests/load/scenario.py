@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from metrics_toolkit.db import make_engine
 from metrics_toolkit.intervals import Interval
+from metrics_toolkit.store.db import make_engine
 from tests.load import store
 from tests.load.fleet import CLI, FleetConfig, FleetResult, running
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
-from metrics_toolkit.archive_store import ArchiveStore
+from metrics_toolkit.archive.store import ArchiveStore
 from metrics_toolkit.documents import ROLLUP_KEY
-from metrics_toolkit.models import SNAPSHOT_RAW_SQL, SNAPSHOT_ROLLUP_SQL, MetricsSnapshot
+from metrics_toolkit.store.models import SNAPSHOT_RAW_SQL, SNAPSHOT_ROLLUP_SQL, MetricsSnapshot
 
 LATENCY = ("collector", "write_latency_ms")
 

@@ -1,0 +1,1 @@
+"""The archive policy at work: plan, runner, the Parquet store, restore."""

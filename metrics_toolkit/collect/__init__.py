@@ -1,0 +1,1 @@
+"""Collection: psutil collectors, the daemon, its spool, and the history generator."""

@@ -1,0 +1,539 @@
+"""The metrics-toolkit explorer page: ``metrics-toolkit explore`` serves this file.
+
+Thin by design: cached loaders at the top, the layout below. Every number comes from
+``metrics_toolkit`` (mostly :mod:`metrics_toolkit.explorer`); this file only decides what
+goes where. The database URL comes from ``METRICS_TOOLKIT_DATABASE_URL`` (then
+``DATABASE_URL``, then ``./metrics.db``). Nothing but the login form is shown before login.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from metrics_toolkit.catalog import unit_of
+from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
+from metrics_toolkit.explorer import admin
+from metrics_toolkit.explorer.auth import LoginThrottle, attempt_login, users_exist
+from metrics_toolkit.explorer.charts import chart_data, chart_groups, chart_spec
+from metrics_toolkit.explorer.connection import (
+    DATABASE_ERRORS,
+    database_label,
+    database_url,
+    open_database,
+)
+from metrics_toolkit.explorer.downloads import to_csv_bytes, to_parquet_bytes
+from metrics_toolkit.explorer.markup import escape_markdown
+from metrics_toolkit.explorer.query import (
+    AGGREGATES,
+    AUTO,
+    BAND,
+    CUSTOM,
+    P95,
+    RANGE_CHOICES,
+    ViewQuery,
+    areas,
+    default_metrics,
+    metric_label,
+    normalize_interval,
+    resolve_range,
+)
+from metrics_toolkit.explorer.raw import RawRow, latest_snapshots
+from metrics_toolkit.explorer.report import ReportFiles, build_report_files, reporting_available
+from metrics_toolkit.explorer.units import format_duration, format_value
+from metrics_toolkit.explorer.view import View, build_view
+from metrics_toolkit.frames.load import MetricInfo, list_hosts, list_metrics, time_range
+from metrics_toolkit.store.config_keys import CONFIG_KEYS
+from metrics_toolkit.store.db import describe_error
+
+TITLE = "metrics-toolkit explorer"
+TIME = "%Y-%m-%d %H:%M"
+SIDEBAR_WIDTH = 380  # pixels: room for the "area > metric (unit)" chips
+
+# --------------------------------------------------------------------------------------
+# Cached loaders: the engine per URL, data per query. Keys change when a preset's range
+# moves on (every bucket width); the TTL bounds how stale a view can get meanwhile.
+
+
+@st.cache_resource(show_spinner=False)
+def engine_for(url: str) -> Engine:
+    return open_database(url)
+
+
+@st.cache_resource(show_spinner=False)
+def throttle_for(url: str) -> LoginThrottle:
+    return LoginThrottle()
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def span_of(_engine: Engine, url: str) -> tuple[datetime, datetime] | None:
+    return time_range(_engine)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def hosts_of(_engine: Engine, url: str, start: datetime, end: datetime) -> list[str]:
+    return list_hosts(_engine, start=start, end=end)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def metrics_of(_engine: Engine, url: str, host: str | None) -> list[MetricInfo]:
+    return list_metrics(_engine, host=host)
+
+
+@st.cache_data(ttl=300, show_spinner="Loading metrics…")
+def view_of(_engine: Engine, url: str, query: ViewQuery) -> View:
+    return build_view(_engine, query)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def latest_of(
+    _engine: Engine, url: str, hosts: tuple[str, ...], before: datetime, limit: int
+) -> list[RawRow]:
+    return latest_snapshots(_engine, hosts=hosts, before=before, limit=limit)
+
+
+# --------------------------------------------------------------------------------------
+# Layout helpers
+
+
+@contextmanager
+def shown_errors(what: str, label: str, *, stop: bool = True) -> Iterator[None]:
+    """Show an expected failure as one message in the page (never a traceback)."""
+    try:
+        yield
+    except MetricsToolkitError as error:
+        st.error(f"{what}: {error}")
+        if stop:
+            st.stop()
+    except DATABASE_ERRORS as error:
+        st.error(f"{what}: database error on {label}: {describe_error(error)}")
+        if stop:
+            st.stop()
+
+
+def utc(moment: datetime) -> str:
+    return f"{moment:{TIME}} UTC"
+
+
+def logout() -> None:
+    for key in list(st.session_state.keys()):
+        del st.session_state[key]
+
+
+def client_address() -> str | None:
+    try:
+        return st.context.ip_address
+    except (AttributeError, RuntimeError):
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# Login
+
+
+def login_gate(engine: Engine, url: str, label: str) -> str:
+    """The logged-in user name; otherwise draw the login form and stop the script."""
+    user = st.session_state.get("user")
+    if isinstance(user, str) and user:
+        return user
+    st.title(TITLE)
+    with shown_errors("Cannot read the users table", label):
+        exist = users_exist(engine)
+    if not exist:
+        st.warning(
+            "No user exists in this database yet, so the explorer stays closed. "
+            "Create one on the server, then reload this page:"
+        )
+        st.code("metrics-toolkit users add NAME", language="bash")
+        st.caption(f"Database: {escape_markdown(label)}")
+        st.stop()
+    form_column = st.columns([2, 3])[0]  # a form as wide as the page looks odd
+    with form_column.form("login"):
+        st.caption("Log in to see the metrics.")
+        username = st.text_input("Username", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted:
+        with shown_errors("Cannot check the login", label):
+            outcome = attempt_login(
+                engine=engine,
+                throttle=throttle_for(url),
+                username=username,
+                password=password,
+                client=client_address(),
+            )
+        if outcome.ok:
+            st.session_state["user"] = outcome.username
+            st.rerun()
+        form_column.error(outcome.message)
+    st.stop()
+
+
+# --------------------------------------------------------------------------------------
+# Explorer page
+
+
+def sidebar_query(engine: Engine, url: str, span: tuple[datetime, datetime]) -> ViewQuery | None:
+    """Draw the explorer's sidebar; the query it describes (None while it is incomplete)."""
+    st.sidebar.header("View")
+    choice = st.sidebar.radio("Time range", RANGE_CHOICES, index=1, horizontal=True, key="range")
+    custom = None
+    if choice == CUSTOM:
+        last = span[1].date()
+        picked = st.sidebar.date_input(
+            "Days (UTC)", value=(last - timedelta(days=6), last), key="days"
+        )
+        if not isinstance(picked, tuple) or len(picked) != 2:
+            st.sidebar.info("Pick the first and the last day.")
+            return None
+        custom = (picked[0], picked[1])
+    start, end = resolve_range(choice, custom=custom)
+    # Hosts with data in the range, and any already picked (so a pick survives a range change)
+    picked_hosts = list(st.session_state.get("hosts", []))
+    hosts = st.sidebar.multiselect(
+        "Hosts",
+        sorted({*hosts_of(engine, url, start, end), *picked_hosts}),
+        key="hosts",
+        placeholder="All hosts (pooled)",
+        help="Empty: every host pooled into the same buckets. Several: one line per host.",
+    )
+
+    infos = metrics_of(engine, url, hosts[0] if len(hosts) == 1 else None)
+    by_path = {info.path: info for info in infos}
+    if "metrics" not in st.session_state:
+        st.session_state["metrics"] = default_metrics(infos)
+        st.session_state["areas"] = areas(by_path[m] for m in st.session_state["metrics"])
+    chosen_areas = st.sidebar.multiselect("Areas", areas(infos), key="areas")
+    options = [info.path for info in infos if info.area in chosen_areas]
+    st.session_state["metrics"] = [m for m in st.session_state["metrics"] if m in options]
+    metrics = st.sidebar.multiselect(
+        "Metrics",
+        options,
+        key="metrics",
+        format_func=lambda path: metric_label(by_path[path]),
+        help="Grouped by area, with units. Pick areas above to list their metrics.",
+    )
+    text = st.sidebar.text_input(
+        "Interval",
+        value=AUTO,
+        key="interval",
+        help="Bucket width: auto (a few hundred points per chart) or 10s, 5min, 1h, 1D...",
+    )
+    st.sidebar.selectbox("Aggregate", AGGREGATES, key="aggregate")
+    st.sidebar.radio("One chart per", ("metric", "area"), horizontal=True, key="per")
+    try:
+        interval = normalize_interval(text)
+    except InvalidInterval as error:
+        st.sidebar.error(str(error))
+        st.error("Fix the interval in the sidebar to see the charts.")
+        return None
+    if not metrics:
+        st.info("Pick at least one metric in the sidebar.")
+        return None
+    return ViewQuery(start, end, tuple(metrics), tuple(hosts), interval)
+
+
+def explorer_page(engine: Engine, url: str, label: str) -> None:
+    st.title("Metrics")
+    with shown_errors("Cannot read the database", label):
+        span = span_of(engine, url)
+    if span is None:
+        st.info(
+            "The database holds no snapshots yet. Collect some with `metrics-toolkit collect`, "
+            "or generate a history with `metrics-toolkit generate --days 7`."
+        )
+        return
+    with shown_errors("Cannot list the metrics", label):
+        query = sidebar_query(engine, url, span)
+    if query is None:
+        return
+    with shown_errors("Cannot load the data", label):
+        view = view_of(engine, url, query)
+    who = ", ".join(query.hosts) if query.hosts else "all hosts"
+    width = f"{view.interval} buckets" + (" (auto)" if query.interval == AUTO else "")
+    st.caption(
+        escape_markdown(f"{utc(query.start)} – {utc(query.end)} · {who} · {width}")
+        + f" · {view.samples:,} samples"
+    )
+    if view.empty:
+        st.warning(
+            f"No data between {utc(query.start)} and {utc(query.end)} for these metrics and "
+            f"hosts. The database holds snapshots from {utc(span[0])} to {utc(span[1])}: "
+            "choose a time range that covers them (Time range › custom)."
+        )
+        return
+    coverage_notes(view)
+    draw_charts(view)
+    summary_table(view)
+    downloads(view)
+    report_panel(engine, query, label)
+    raw_rows(engine, url, query)
+
+
+def coverage_notes(view: View) -> None:
+    for part in view.rolled_up:
+        st.info(
+            f"Rolled up: {utc(part.start)} – {utc(part.end)} is stored as {part.interval} "
+            f"buckets ({part.rows:,} rows), tinted in the charts. Finer views of that "
+            f"part show one point per {part.interval} bucket."
+        )
+    if not view.rolled_up:  # the notes say the same about rolled-up parts
+        for note in view.notes:
+            st.caption(escape_markdown(note))
+    if view.gaps:
+        longest = max(view.gaps, key=lambda g: g.length)
+        st.warning(
+            f"{len(view.gaps)} gap(s) in collection, shaded red in the charts; the longest is "
+            f"{format_duration(longest.length.total_seconds())} from {utc(longest.start)}."
+        )
+        with st.expander("Gaps"):
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        (g.host or "all", g.start, g.end, format_duration(g.length.total_seconds()))
+                        for g in view.gaps
+                    ],
+                    columns=["host", "start (UTC)", "end (UTC)", "length"],
+                ),
+                hide_index=True,
+            )
+    if st.session_state.get("aggregate") == P95 and view.p95 is None:
+        st.info(f"{view.p95_reason} The charts show the mean instead.")
+
+
+def draw_charts(view: View) -> None:
+    aggregate = str(st.session_state.get("aggregate", AGGREGATES[0]))
+    per = st.session_state.get("per", "metric")
+    groups = chart_groups(view.query.metrics, "area" if per == "area" else "metric")
+    columns = st.columns(2) if len(groups) > 1 else [st.container()]
+    for number, group in enumerate(groups):
+        data, scale = chart_data(view, group, aggregate)
+        spec = chart_spec(
+            y_title=scale.label or "value",
+            start=view.query.start,
+            end=view.query.end,
+            gaps=view.gaps,
+            rolled_up=view.rolled_up,
+            band=aggregate == BAND,
+            legend=data["series"].nunique() > 1,
+        )
+        with columns[number % len(columns)]:
+            st.markdown(f"**{escape_markdown(group.title)}**")
+            st.vega_lite_chart(data, spec, width="stretch")
+
+
+def summary_table(view: View) -> None:
+    st.subheader("Summary")
+    rows = []
+    for key, record in view.summary.iterrows():
+        host, metric = key if isinstance(key, tuple) else (None, key)
+        unit = unit_of(str(metric))
+        row: dict[str, Any] = {"host": host} if host is not None else {}
+        row["metric"] = metric
+        for column in ("mean", "p95", "min", "max"):
+            row[column] = format_value(record[column], unit)
+        row["samples"] = f"{int(record['samples']):,}"
+        rows.append(row)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if view.p95 is None and view.p95_reason:
+        st.caption(escape_markdown(view.p95_reason))
+
+
+def downloads(view: View) -> None:
+    name = f"metrics-{view.query.start:%Y%m%dT%H%M}-{view.query.end:%Y%m%dT%H%M}"
+    left, right = st.columns(2)
+    frame = view.frame
+    left.download_button(
+        "Download CSV",
+        data=lambda: to_csv_bytes(frame),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        width="stretch",
+    )
+    right.download_button(
+        "Download Parquet",
+        data=lambda: to_parquet_bytes(frame),
+        file_name=f"{name}.parquet",
+        mime="application/vnd.apache.parquet",
+        on_click="ignore",
+        width="stretch",
+    )
+
+
+def report_panel(engine: Engine, query: ViewQuery, label: str) -> None:
+    st.subheader("Report")
+    if not reporting_available():
+        st.caption("Reports need the metrics_toolkit.reporting package, not installed here.")
+        return
+    if len(query.hosts) > 1:
+        st.caption("With several hosts selected, the report covers all hosts.")
+    if st.button("Build report for this selection"):
+        with (
+            st.spinner("Building the report…"),
+            shown_errors("Cannot build the report", label, stop=False),
+        ):
+            built = build_report_files(
+                engine,
+                start=query.start,
+                end=query.end,
+                host=query.host,
+                interval=None if query.interval == AUTO else query.interval,
+            )
+            st.session_state["report"] = (query, built)
+    stored = st.session_state.get("report")
+    if stored and stored[0] == query:
+        files: ReportFiles = stored[1]
+        left, right = st.columns(2)
+        left.download_button(
+            "Download report (HTML)",
+            data=files.html,
+            file_name=f"{files.name}.html",
+            mime="text/html",
+            on_click="ignore",
+        )
+        if files.pdf:
+            right.download_button(
+                "Download report (PDF)",
+                data=files.pdf,
+                file_name=f"{files.name}.pdf",
+                mime="application/pdf",
+                on_click="ignore",
+            )
+
+
+def raw_rows(engine: Engine, url: str, query: ViewQuery) -> None:
+    with st.expander("Latest snapshots (raw rows)"):
+        limit = st.slider("Rows", 1, 20, 3, key="raw_limit")
+        rows = latest_of(engine, url, query.hosts, query.end, limit)
+        if not rows:
+            st.caption("No snapshots before the end of the range.")
+        for row in rows:
+            kind = f"rolled up to {row.rollup_interval}" if row.rollup_interval else "raw"
+            st.text(
+                f"{row.timestamp:%Y-%m-%d %H:%M:%S} UTC · {row.host} · {row.metric_type} · {kind}"
+            )
+            st.json(row.document, expanded=1)
+
+
+# --------------------------------------------------------------------------------------
+# Admin page
+
+
+def admin_page(engine: Engine, label: str) -> None:
+    st.title("Admin")
+    st.subheader("Archive policy")
+    with shown_errors("Cannot read the policy", label):
+        policy = admin.read_policy(engine)
+    with st.form("policy"):
+        retention = st.number_input("Retention (days)", min_value=0, value=policy.retention_days)
+        after = st.number_input(
+            "Downsample after (days)", min_value=0, value=policy.downsample_after_days
+        )
+        interval = st.text_input(
+            "Downsample interval",
+            value=policy.downsample_interval,
+            help="Rollup rule syntax: 10s, 5min, 1h, 1D (dividing a day or whole days).",
+        )
+        enabled = st.checkbox(
+            "Archive rows to Parquet before they are replaced or deleted",
+            value=policy.archive_enabled,
+        )
+        saved = st.form_submit_button("Save policy")
+    if saved:
+        with shown_errors("Policy not saved", label, stop=False):
+            new = admin.save_policy(
+                engine,
+                retention_days=int(retention),
+                downsample_after_days=int(after),
+                downsample_interval=interval,
+                archive_enabled=enabled,
+            )
+            st.success(
+                f"Policy saved: keep {new.retention_days} days, roll up to "
+                f"{new.downsample_interval} after {new.downsample_after_days} days, archive "
+                f"{'on' if new.archive_enabled else 'off'}."
+            )
+    last = policy.last_archive_run
+    st.caption(f"Last archive run: {utc(last) if last else 'never'}.")
+
+    st.subheader("Archive dry run")
+    if st.button("Plan an archive run now (changes nothing)"):
+        with shown_errors("Dry run failed", label, stop=False):
+            st.session_state["plan"] = admin.plan_table(engine)
+    if "plan" in st.session_state:
+        summary, table = st.session_state["plan"]
+        st.caption(
+            f"At {utc(summary['now'])}: rows before {utc(summary['deleted before'])} are deleted; "
+            f"rows before {utc(summary['rolled up before'])} are rolled up to "
+            f"{summary['interval']}; archive {'on' if summary['archive'] else 'off'}."
+        )
+        if table.empty:
+            st.success("Nothing to do: the data already follows the policy.")
+        else:
+            st.dataframe(table, hide_index=True, width="stretch")
+
+    st.subheader("Config")
+    with shown_errors("Cannot read the config", label):
+        st.dataframe(admin.config_table(engine), hide_index=True, width="stretch")
+    with st.form("config"):
+        key = st.selectbox("Key", [entry.key for entry in CONFIG_KEYS])
+        text = st.text_input("New value (JSON)", placeholder='"30s", 10, true, ["cpu", "memory"]')
+        stored = st.form_submit_button("Save config value")
+    if stored:
+        with shown_errors(f"Config {key} not saved", label, stop=False):
+            value = admin.save_config(engine, str(key), text)
+            st.success(f"Saved {key} = {value!r}.")
+
+    st.subheader("Users")
+    with shown_errors("Cannot list users", label):
+        st.dataframe(admin.users_table(engine), hide_index=True, width="stretch")
+    st.caption("Add, change or remove users with `metrics-toolkit users add|passwd|remove NAME`.")
+
+
+# --------------------------------------------------------------------------------------
+# The page
+
+
+def closed(message: str) -> NoReturn:
+    """The page when the database cannot be used: the reason, and what to do."""
+    st.title(TITLE)
+    st.error(message)
+    st.caption("Fix the database URL (METRICS_TOOLKIT_DATABASE_URL) or start the server.")
+    st.stop()
+
+
+def main() -> None:
+    st.set_page_config(
+        page_title=TITLE, page_icon="📈", layout="wide", initial_sidebar_state=SIDEBAR_WIDTH
+    )
+    with shown_errors("Cannot open the database", "the configured database"):
+        url = database_url()
+        label = database_label(url)
+    try:
+        engine = engine_for(url)
+    except MetricsToolkitError as error:
+        closed(str(error))
+    except DATABASE_ERRORS as error:
+        closed(f"Cannot use database {label}: {describe_error(error)}")
+    user = login_gate(engine, url, label)
+    with st.sidebar:
+        top, button = st.columns([3, 2], vertical_alignment="center")
+        top.markdown(f"Logged in as **{escape_markdown(user)}**")
+        button.button("Log out", on_click=logout)
+        st.caption(f"Database: {escape_markdown(label)}")
+        page = st.radio("Page", ("Explorer", "Admin"), horizontal=True, key="page")
+    if page == "Admin":
+        admin_page(engine, label)
+    else:
+        explorer_page(engine, url, label)
+
+
+if __name__ == "__main__":  # streamlit runs this file as __main__
+    main()

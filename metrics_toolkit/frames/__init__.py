@@ -1,0 +1,1 @@
+"""Frames: ``load_frame`` and its readers (database, Parquet archive, Dask)."""

@@ -1,0 +1,768 @@
+"""Load snapshots as pandas frames, resampled by the one rollup rule.
+
+``load_frame`` is what notebooks, reports and the explorer call. With ``interval`` the
+buckets are computed in the database where it can (PostgreSQL: ``date_bin`` and aggregates
+weighted by the stored ``_rollup`` counts; SQLite: floor division of epoch seconds), and
+only buckets cross the wire. Counters, and first/last on SQLite, go through the pandas rule
+(:mod:`metrics_toolkit.rollup.frame`); tests prove every path gives the same numbers,
+including over ranges that mix raw and rolled-up rows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import pandas as pd
+import psycopg
+from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import exc as sa_exc
+
+from metrics_toolkit import catalog
+from metrics_toolkit.archive.location import ArchiveSource, is_archive_source
+from metrics_toolkit.documents import ROLLUP_KEY, flatten, split_path
+from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError, UnknownMetric
+from metrics_toolkit.frames.parallel import plan_parts, read_parts
+from metrics_toolkit.frames.sources import Source, connect
+from metrics_toolkit.intervals import Interval
+from metrics_toolkit.rollup.frame import resample_stats, stats_frame
+from metrics_toolkit.rollup.output import FINAL_STATS, finalize
+from metrics_toolkit.rollup.rule import Row
+from metrics_toolkit.rollup.sql import (
+    NEEDS,
+    Filters,
+    Query,
+    needed_stats,
+    pg_buckets,
+    pg_buckets_fast,
+    pg_documents_inline,
+    pg_has_rollups,
+    pg_values,
+    sqlite_buckets,
+    sqlite_buckets_raw,
+    sqlite_has_rollups,
+    sqlite_json_path,
+    sqlite_values,
+)
+from metrics_toolkit.store.models import MetricsSnapshot
+from metrics_toolkit.store.pg_copy import Kind, copy_columns, copy_out
+from metrics_toolkit.store.sqltypes import UTCDateTime
+
+TIMESTAMP = "timestamp"
+DEFAULT_POINT_BUDGET = 400
+MAX_PATH_LENGTH = 512
+#: Widths ``interval="auto"`` chooses from (each nests into the next coarser ones).
+AUTO_WIDTHS = tuple(
+    Interval.parse(w)
+    for w in (
+        "1s", "5s", "10s", "30s", "1min", "5min", "10min", "15min", "30min",
+        "1h", "2h", "3h", "6h", "12h", "1D", "7D",
+    )
+)  # fmt: skip
+COUNTER_STATS = ("increase", "resets", "max_rate")
+Method: TypeAlias = Literal["auto", "sql", "pandas"]
+TimeLike: TypeAlias = datetime | str | pd.Timestamp | None
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric path present in the data, with its catalog kind and unit."""
+
+    path: str
+    kind: catalog.Kind
+    unit: str
+    description: str
+
+    @property
+    def area(self) -> str:
+        """The first path segment (``cpu``, ``memory``...), for grouping in menus."""
+        return split_path(self.path)[0]
+
+
+def parse_time(value: TimeLike, name: str = "time") -> datetime | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        msg = f"Invalid {name} {value!r}: expected a datetime or an ISO 8601 string."
+        raise MetricsToolkitError(msg) from None
+    if stamp is pd.NaT:
+        msg = f"Invalid {name} {value!r}: expected a datetime or an ISO 8601 string."
+        raise MetricsToolkitError(msg)
+    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+    result: datetime = stamp.to_pydatetime()
+    return result
+
+
+def _check_metrics(metrics: Sequence[str]) -> list[str]:
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    checked = []
+    for path in metrics:
+        if not isinstance(path, str) or not path or len(path) > MAX_PATH_LENGTH:
+            shown = path if not isinstance(path, str) else path[:60]
+            msg = (
+                f"Invalid metric path {shown!r}: expected a dotted path such as "
+                f"'cpu.usage_percent' of at most {MAX_PATH_LENGTH} characters."
+            )
+            raise UnknownMetric(msg)
+        if path.split(".", 1)[0] == ROLLUP_KEY:
+            msg = f"Invalid metric path {path!r}: '{ROLLUP_KEY}' holds rollup statistics."
+            raise UnknownMetric(msg)
+        if path not in checked:
+            checked.append(path)
+    return checked
+
+
+def _check_stats(stats: Sequence[str]) -> list[str]:
+    wanted = [stats] if isinstance(stats, str) else list(stats)
+    bad = [s for s in wanted if s not in FINAL_STATS]
+    if bad or not wanted:
+        name = bad[0] if bad else "(none)"
+        msg = f"Unknown statistic {name!r}: choose from {', '.join(FINAL_STATS)}."
+        raise MetricsToolkitError(msg)
+    return list(dict.fromkeys(wanted))
+
+
+def choose_interval(
+    start: datetime, end: datetime, *, point_budget: int = DEFAULT_POINT_BUDGET
+) -> Interval:
+    """The finest standard width that keeps ``[start, end)`` under ``point_budget`` buckets."""
+    span = max((end - start).total_seconds(), 1.0)
+    for width in AUTO_WIDTHS:
+        if math.ceil(span / width.seconds) <= point_budget:
+            return width
+    return AUTO_WIDTHS[-1]
+
+
+def time_range(
+    source: Source,
+    *,
+    metric_type: str = "aggregated",
+    host: str | None = None,
+    start: TimeLike = None,
+    end: TimeLike = None,
+) -> tuple[datetime, datetime] | None:
+    """The first and last snapshot times (within the filters), or None without data."""
+    with connect(source) as connection:
+        return _time_range(
+            connection,
+            Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host),
+        )
+
+
+def _time_range(connection: Connection, filters: Filters) -> tuple[datetime, datetime] | None:
+    stmt = select(func.min(MetricsSnapshot.timestamp), func.max(MetricsSnapshot.timestamp)).where(
+        MetricsSnapshot.metric_type == filters.metric_type
+    )
+    if filters.start is not None:
+        stmt = stmt.where(MetricsSnapshot.timestamp >= filters.start)
+    if filters.end is not None:
+        stmt = stmt.where(MetricsSnapshot.timestamp < filters.end)
+    if filters.host is not None:
+        stmt = stmt.where(_host_expr(connection) == filters.host)
+    first, last = connection.execute(stmt).one()
+    if first is None:
+        return None
+    return _as_utc(first), _as_utc(last)
+
+
+def _as_utc(value: Any) -> datetime:
+    stamp: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+
+
+def _host_expr(connection: Connection) -> Any:
+    return func.coalesce(MetricsSnapshot.metric_data["host"].as_string(), "")
+
+
+def list_hosts(
+    source: Source,
+    *,
+    metric_type: str | None = "aggregated",
+    start: TimeLike = None,
+    end: TimeLike = None,
+) -> list[str]:
+    """The host labels present (sorted), optionally for one metric_type and time range."""
+    with connect(source) as connection:
+        host = _host_expr(connection)
+        stmt = select(host).distinct()
+        if metric_type is not None:
+            stmt = stmt.where(MetricsSnapshot.metric_type == metric_type)
+        if (lo := parse_time(start, "start")) is not None:
+            stmt = stmt.where(MetricsSnapshot.timestamp >= lo)
+        if (hi := parse_time(end, "end")) is not None:
+            stmt = stmt.where(MetricsSnapshot.timestamp < hi)
+        return sorted(str(h) for (h,) in connection.execute(stmt) if h)
+
+
+def list_metrics(
+    source: Source,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    *,
+    metric_type: str = "aggregated",
+    host: str | None = None,
+    sample: int = 500,
+) -> list[MetricInfo]:
+    """Metric paths present in the data, with their kind and unit from the catalog.
+
+    Reads the ``sample`` newest and ``sample`` oldest snapshots of the range (an index
+    scan, however large the table), so a leaf that exists only in the middle of a long
+    range may be missed; pass ``metrics=`` explicitly for such leaves.
+    """
+    filters = Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host)
+    paths: dict[str, None] = {}
+    with connect(source) as connection:
+        for order in (MetricsSnapshot.timestamp.desc(), MetricsSnapshot.timestamp.asc()):
+            stmt = _filtered(select(MetricsSnapshot.metric_data), connection, filters)
+            for (doc,) in connection.execute(stmt.order_by(order).limit(sample)):
+                if isinstance(doc, dict):
+                    paths.update(dict.fromkeys(flatten(doc)))
+    infos = []
+    for path in sorted(paths):
+        spec = catalog.lookup(path)
+        infos.append(MetricInfo(path, spec.kind, spec.unit, spec.description))
+    return infos
+
+
+def _filtered(stmt: Any, connection: Connection, filters: Filters) -> Any:
+    stmt = stmt.where(MetricsSnapshot.metric_type == filters.metric_type)
+    if filters.start is not None:
+        stmt = stmt.where(MetricsSnapshot.timestamp >= filters.start)
+    if filters.end is not None:
+        stmt = stmt.where(MetricsSnapshot.timestamp < filters.end)
+    if filters.host is not None:
+        stmt = stmt.where(_host_expr(connection) == filters.host)
+    return stmt
+
+
+def iter_rows(
+    source: Source | Connection,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    *,
+    metric_type: str = "aggregated",
+    host: str | None = None,
+    batch_size: int = 5000,
+) -> Iterator[list[Row]]:
+    """Snapshot rows ``(timestamp, metric_type, document)`` in time order, in batches."""
+    filters = Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host)
+    with connect(source) as connection:
+        stmt = _filtered(
+            select(
+                MetricsSnapshot.timestamp, MetricsSnapshot.metric_type, MetricsSnapshot.metric_data
+            ),
+            connection,
+            filters,
+        ).order_by(MetricsSnapshot.timestamp, MetricsSnapshot.id)
+        result = connection.execution_options(yield_per=batch_size).execute(stmt)
+        for partition in result.partitions():
+            yield [(ts, mt, doc) for ts, mt, doc in partition]
+
+
+def load_frame(
+    source: Source | ArchiveSource,
+    start: TimeLike = None,
+    end: TimeLike = None,
+    *,
+    metrics: Sequence[str] | None = None,
+    metric_type: str = "aggregated",
+    host: str | None = None,
+    interval: str | Interval | timedelta | None = None,
+    stats: Sequence[str] = ("mean",),
+    by_host: bool = False,
+    method: Method = "auto",
+    point_budget: int = DEFAULT_POINT_BUDGET,
+) -> pd.DataFrame:
+    """Snapshots in ``[start, end)`` as a frame, one column per dotted metric path.
+
+    :param source: a SQLAlchemy Engine, Connection, Session, or a database URL; or the
+        Parquet archive (a directory, an fsspec URL such as ``s3://bucket/prefix``, or an
+        ``ArchiveStore``), read by :func:`metrics_toolkit.frames.archive.load_archive_frame`
+        with the same semantics (``method`` is then ignored).
+    :param start, end: datetimes or ISO strings; naive values are UTC. ``None``: unbounded.
+    :param metrics: dotted paths (default: every path :func:`list_metrics` finds).
+    :param host: one host label; ``None`` takes every host, pooled into the same buckets
+        (or kept apart with ``by_host=True``, which adds a ``host`` index level).
+    :param interval: a bucket width (``"5min"``, ``"1h"``...) to resample with the rollup
+        rule; ``"auto"`` picks the finest width giving at most ``point_budget`` buckets;
+        ``None`` returns every snapshot (a rolled-up row shows its bucket means).
+    :param stats: from ``mean, min, max, sum, count, first, last`` and, for counters,
+        ``increase, resets, max_rate``. One stat gives one column per metric; several give
+        ``(metric, stat)`` columns.
+    :param method: ``"auto"`` (database pushdown where possible), ``"sql"`` or ``"pandas"``
+        (the reference path: documents through :mod:`metrics_toolkit.rollup.frame`).
+
+    The index is a UTC ``DatetimeIndex`` named ``timestamp``. ``frame.attrs`` tells the
+    ``interval`` used, the ``stored_intervals`` met in the range and ``notes`` (for
+    instance that part of the range is stored coarser than the requested width: those
+    buckets then hold one point per stored bucket; nothing is invented).
+
+    >>> load_frame(engine, "2026-01-01", "2026-01-08", metrics=["cpu.usage_percent"],
+    ...            interval="1h", stats=("mean", "max"))  # doctest: +SKIP
+    """
+    if is_archive_source(source):
+        from metrics_toolkit.frames.archive import load_archive_frame  # imports this module
+
+        return load_archive_frame(
+            source, start, end, metrics=metrics, metric_type=metric_type, host=host,
+            interval=interval, stats=stats, by_host=by_host, point_budget=point_budget,
+        )  # fmt: skip
+    wanted = _check_stats(stats)
+    filters = Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host)
+    with connect(source) as connection:
+        paths = (
+            _check_metrics(metrics)
+            if metrics is not None
+            else [
+                m.path
+                for m in list_metrics(
+                    connection, filters.start, filters.end, metric_type=metric_type, host=host
+                )
+            ]
+        )
+        width = _resolve_interval(connection, interval, filters, point_budget)
+        try:
+            if width is None:
+                frame = _values_frame(connection, paths, filters, wanted, by_host)
+                frame.attrs.update(interval=None, method="sql")
+            elif _use_pandas(connection, method, paths, wanted):
+                frame = _pandas_frame(connection, paths, filters, width, wanted, by_host)
+            else:
+                frame = _sql_frame(connection, paths, filters, width, wanted, by_host)
+        except (sa_exc.DataError, psycopg.DataError) as error:  # e.g. beyond float8's range
+            cause = getattr(error, "orig", None) or error
+            msg = f"Cannot read these metrics as numbers: {str(cause).strip().splitlines()[0]}"
+            raise MetricsToolkitError(msg) from None
+    return frame
+
+
+def _resolve_interval(
+    connection: Connection, interval: Any, filters: Filters, budget: int
+) -> Interval | None:
+    if interval is None:
+        return None
+    if interval == "auto":
+        if filters.start is not None and filters.end is not None:
+            return choose_interval(filters.start, filters.end, point_budget=budget)
+        found = _time_range(connection, filters)
+        if found is None:
+            return AUTO_WIDTHS[0]
+        lo = filters.start or found[0]
+        hi = filters.end or found[1] + timedelta(seconds=1)
+        return choose_interval(lo, hi, point_budget=budget)
+    try:
+        return Interval.parse(interval)
+    except InvalidInterval as error:
+        raise InvalidInterval(f"{error} Or use interval='auto' or None.") from None
+
+
+def _use_pandas(connection: Connection, method: Method, paths: list[str], stats: list[str]) -> bool:
+    if method == "pandas":
+        return True
+    needs_pandas = any(catalog.kind_of(p) == "counter" for p in paths) or bool(
+        set(stats) & set(COUNTER_STATS)
+    )
+    if connection.dialect.name == "sqlite" and (
+        {"first", "last"} & set(stats)
+        or any(sqlite_json_path(split_path(p)) is None for p in paths)
+    ):
+        needs_pandas = True
+    if connection.dialect.name not in ("postgresql", "sqlite"):
+        needs_pandas = True
+    if method == "sql" and needs_pandas:
+        msg = "The SQL path cannot compute counters or these statistics here; use method='auto'."
+        raise MetricsToolkitError(msg)
+    return needs_pandas
+
+
+def _empty_index(by_host: bool) -> pd.Index:
+    stamps = pd.DatetimeIndex([], tz=UTC, name=TIMESTAMP)
+    if by_host:
+        return pd.MultiIndex.from_arrays(
+            [pd.Index([], dtype=object), stamps], names=["host", TIMESTAMP]
+        )
+    return stamps
+
+
+def _shape(
+    columns: dict[tuple[str, str], Any], paths: list[str], stats: list[str], index: pd.Index
+) -> pd.DataFrame:
+    data = {}
+    for path in paths:
+        for stat in stats:
+            data[path if len(stats) == 1 else (path, stat)] = columns.get((path, stat), np.nan)
+    frame = pd.DataFrame(data, index=index, dtype=np.float64)
+    if len(stats) > 1:
+        frame.columns = pd.MultiIndex.from_tuples(
+            [(p, s) for p in paths for s in stats], names=["metric", "stat"]
+        )
+    else:
+        frame.columns = pd.Index(paths, name="metric")
+    return frame
+
+
+def _index(stamps_us: np.ndarray, hosts: Sequence[str] | None) -> pd.Index:
+    stamps = pd.DatetimeIndex(pd.to_datetime(stamps_us, unit="us", utc=True), name=TIMESTAMP)
+    if hosts is None:
+        return stamps
+    return pd.MultiIndex.from_arrays(
+        [pd.Index(hosts, dtype=object), stamps], names=["host", TIMESTAMP]
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Full resolution
+
+
+def _values_frame(
+    connection: Connection, paths: list[str], filters: Filters, stats: list[str], by_host: bool
+) -> pd.DataFrame:
+    hosts: list[str] | None = None
+    if connection.dialect.name == "postgresql":
+        values = _pg_values(connection, paths, filters, by_host)
+        stamps = values.pop("ts_us")
+        if by_host:
+            hosts = list(values.pop("host"))
+    else:
+        raw = _sqlite_fetch(connection, sqlite_values(paths, filters))
+        parsed = pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601"))
+        stamps = parsed.as_unit("us").asi8
+        hosts = list(raw["host"].astype(str)) if by_host else None
+        values = {
+            f"m{i}": pd.to_numeric(raw[f"m{i}"], errors="coerce").to_numpy(dtype=np.float64)
+            for i in range(len(paths))
+        }
+        if "doc" in raw:  # keys no SQLite JSON path can name: read from the documents
+            flat = [flatten(json.loads(d) if isinstance(d, str) else d) for d in raw["doc"]]
+            for i, path in enumerate(paths):
+                if sqlite_json_path(split_path(path)) is None:
+                    values[f"m{i}"] = np.array([leaves.get(path, np.nan) for leaves in flat])
+    index = _index(stamps, hosts) if len(stamps) else _empty_index(by_host)
+    columns: dict[tuple[str, str], Any] = {}
+    for i, path in enumerate(paths):
+        column = values[f"m{i}"]
+        for stat in stats:
+            if stat == "count":
+                columns[path, stat] = (~np.isnan(column)).astype(np.float64)
+            elif stat in COUNTER_STATS:
+                columns[path, stat] = np.full(len(column), np.nan)
+            else:
+                columns[path, stat] = column
+    frame = _shape(columns, paths, stats, index)
+    frame.attrs["stored_intervals"] = []
+    frame.attrs["notes"] = []
+    return frame
+
+
+def _pg_values(
+    connection: Connection, paths: list[str], filters: Filters, by_host: bool
+) -> dict[str, Any]:
+    """``ts_us``, ``host`` (with ``by_host``) and ``m0``, ``m1``... as arrays.
+
+    Optimistic first (each leaf cast straight to float8), carefully when a non-number makes
+    that cast fail. Without hosts every column is fixed-width: binary COPY into NumPy. A
+    large range is read in time slices over several connections from one snapshot
+    (:mod:`metrics_toolkit.frames.parallel`).
+    """
+
+    def run(part_connection: Connection, part: Filters, fast: bool) -> dict[str, Any]:
+        query = pg_values(paths, part, fast=fast, by_host=by_host)
+        if by_host:
+            raw = _pg_copy(part_connection, query)
+            return {name: raw[name].to_numpy() for name in query.columns}
+        kinds: list[tuple[str, Kind]] = [("ts_us", "timestamptz")]
+        kinds += [(name, "float8") for name in query.columns[1:]]
+        driver = part_connection.connection.driver_connection
+        return copy_columns(driver, query.sql, query.params, kinds)
+
+    def read(part_connection: Connection, part: Filters) -> dict[str, Any]:
+        driver = part_connection.connection.driver_connection
+        try:
+            with driver.transaction():  # type: ignore[union-attr]  # savepoint, see _pg_bucket_rows
+                return run(part_connection, part, fast=True)
+        except psycopg.DataError:
+            return run(part_connection, part, fast=False)
+
+    parts = plan_parts(connection, filters, lambda: _time_range(connection, filters))
+    done = read_parts(connection, parts, read)
+    if len(done) == 1:
+        return done[0]
+    return {name: np.concatenate([part[name] for part in done]) for name in done[0]}
+
+
+def _pg_copy(connection: Connection, query: Query) -> pd.DataFrame:
+    """Run a SELECT through COPY ... TO STDOUT (CSV) and parse it with pandas' C reader."""
+    driver = connection.connection.driver_connection
+    buffer = io.BytesIO(copy_out(driver, query.sql, query.params, "csv"))
+    dtypes: dict[str, Any] = dict.fromkeys(query.columns[2:], np.float64)
+    dtypes.update(ts_us=np.int64, host=str)
+    if buffer.getbuffer().nbytes == 0:
+        return pd.DataFrame({name: pd.Series(dtype=dtypes[name]) for name in query.columns})
+    return pd.read_csv(
+        buffer,
+        header=None,
+        names=query.columns,
+        dtype=dtypes,
+        keep_default_na=False,
+        na_values={name: [""] for name in query.columns[2:]},
+    )
+
+
+def _sqlite_fetch(connection: Connection, query: Query) -> pd.DataFrame:
+    statement = text(query.sql)
+    for name in ("start", "end"):
+        if name in query.params:
+            statement = statement.bindparams(bindparam(name, type_=UTCDateTime()))
+    rows = connection.execute(statement, query.params).all()
+    return pd.DataFrame.from_records(rows, columns=query.columns)
+
+
+# --------------------------------------------------------------------------------------
+# Buckets in the database
+
+
+def _sql_frame(
+    connection: Connection,
+    paths: list[str],
+    filters: Filters,
+    width: Interval,
+    stats: list[str],
+    by_host: bool,
+) -> pd.DataFrame:
+    sql_stats = needed_stats(stats)
+    if connection.dialect.name == "postgresql":
+        raw = _pg_bucket_rows(connection, paths, filters, width, stats, by_host)
+    elif _sqlite_fetch(connection, sqlite_has_rollups(filters))["any"].iloc[0]:
+        raw = _sqlite_fetch(
+            connection, sqlite_buckets(paths, filters, width.seconds, sql_stats, by_host)
+        )
+    else:
+        one_pass = _one_pass_stats(sql_stats, stats)
+        raw = _sqlite_fetch(
+            connection, sqlite_buckets_raw(paths, filters, width.seconds, one_pass, by_host)
+        )
+    if len(raw):
+        index = _index(
+            raw["bucket_us"].to_numpy(dtype=np.int64), list(raw["host"]) if by_host else None
+        )
+    else:
+        index = _empty_index(by_host)
+    columns: dict[tuple[str, str], Any] = {}
+    for i, path in enumerate(paths):
+        got = {
+            s: pd.to_numeric(raw[f"m{i}_{s}"], errors="coerce").to_numpy(dtype=np.float64)
+            for s in [*sql_stats, "mean"]
+            if f"m{i}_{s}" in raw
+        }
+        for stat in stats:
+            if stat == "mean" and "mean" in got:
+                columns[path, stat] = got["mean"]
+            elif stat == "mean":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    columns[path, stat] = got["sum"] / got["count"]
+            elif stat == "count":
+                columns[path, stat] = np.nan_to_num(got["count"], nan=0.0)
+            elif stat in COUNTER_STATS:
+                columns[path, stat] = np.full(len(raw), np.nan)
+            else:
+                columns[path, stat] = got[stat]
+    frame = _shape(columns, paths, stats, index)
+    cells = raw["intervals"] if len(raw) else []
+    stored = _stored_intervals(
+        name for cell in cells if isinstance(cell, str) for name in cell.split(",")
+    )
+    frame.attrs.update(
+        interval=str(width), method="sql", stored_intervals=stored, notes=_notes(width, stored)
+    )
+    return frame
+
+
+def _stored_intervals(names: Iterable[str]) -> list[str]:
+    """Valid rollup widths named by rolled-up rows, finest first (junk is ignored)."""
+    found: set[Interval] = set()
+    for name in names:
+        try:
+            found.add(Interval.parse(name))
+        except InvalidInterval:
+            continue
+    return [str(width) for width in sorted(found)]
+
+
+def _pg_fetch(connection: Connection, query: Query) -> pd.DataFrame:
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor:  # type: ignore[union-attr]
+        cursor.execute(query.sql, query.params)
+        rows = cursor.fetchall()
+    return pd.DataFrame.from_records(rows, columns=query.columns)
+
+
+def _one_pass_stats(sql_stats: list[str], stats: list[str]) -> list[str]:
+    """The SQL statistics for one query with nothing to merge: ``mean`` as ``avg`` (one
+    read of each leaf) in place of ``count`` + ``sum`` (two), unless those are asked for."""
+    if "mean" not in stats:
+        return sql_stats
+    return [s for s in sql_stats if s not in ("count", "sum") or s in stats] + ["mean"]
+
+
+def _pg_bucket_rows(
+    connection: Connection,
+    paths: list[str],
+    filters: Filters,
+    width: Interval,
+    stats: list[str],
+    by_host: bool,
+) -> pd.DataFrame:
+    """Bucket aggregates on PostgreSQL: raw rows the fast way, rolled-up rows carefully.
+
+    ``stats`` are the user's statistics. The result has ``m<i>_<stat>`` columns for the SQL
+    statistics they need (:func:`needed_stats`), or ``m<i>_mean`` in place of count + sum
+    when one query answers everything (no rolled-up rows to merge).
+    """
+    sql_stats = needed_stats(stats)
+    if {"first", "last"} & set(sql_stats):
+        return _pg_fetch(connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host))
+    has_rollups = bool(_pg_fetch(connection, pg_has_rollups(filters))["any"].iloc[0])
+    fast_stats = sql_stats if has_rollups else _one_pass_stats(sql_stats, stats)
+    inline = bool(_pg_fetch(connection, pg_documents_inline(filters))["inline"].iloc[0])
+    driver = connection.connection.driver_connection
+    try:
+        with driver.transaction():  # type: ignore[union-attr]  # a savepoint: a failed cast
+            fast = pg_buckets_fast(  # must not abort the caller's transaction
+                paths,
+                filters,
+                width.seconds,
+                fast_stats,
+                by_host,
+                skip_rollups=has_rollups,
+                inline=inline,
+            )
+            parts = [_pg_fetch(connection, fast)]
+    except psycopg.DataError:  # a non-number where a number is expected (SQLSTATE class 22)
+        parts = [
+            _pg_fetch(
+                connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host, "raw")
+            )
+        ]
+    if has_rollups:
+        parts.append(
+            _pg_fetch(
+                connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host, "rolled")
+            )
+        )
+    return _merge_bucket_parts(parts, paths, sql_stats)
+
+
+def _merge_bucket_parts(
+    parts: list[pd.DataFrame], paths: list[str], stats: list[str]
+) -> pd.DataFrame:
+    """Merge per-bucket partial aggregates by the rollup rule (sums add, min of mins...)."""
+    parts = [p for p in parts if len(p)]
+    if len(parts) <= 1:
+        empty = ["bucket_us", "host", "intervals", "samples"]
+        empty += [f"m{i}_{stat}" for i in range(len(paths)) for stat in stats]
+        return parts[0] if parts else pd.DataFrame(columns=empty)
+    both = pd.concat(parts, ignore_index=True)
+    how: dict[str, Any] = {
+        "samples": "sum",
+        "intervals": lambda s: ",".join(v for v in s if isinstance(v, str)) or None,
+    }
+    for i in range(len(paths)):
+        for stat in stats:
+            column = f"m{i}_{stat}"
+            both[column] = pd.to_numeric(both[column], errors="coerce")
+            how[column] = {"count": "sum", "sum": "sum", "min": "min", "max": "max"}[stat]
+            if stat == "sum":  # a sum over no values is missing, not 0
+                how[column] = lambda s: s.sum(min_count=1)
+    merged = both.groupby(["bucket_us", "host"], sort=False).agg(how).reset_index()
+    return merged.sort_values(
+        ["host", "bucket_us"] if merged["host"].nunique() > 1 else ["bucket_us"]
+    )
+
+
+def _notes(width: Interval, stored: list[str]) -> list[str]:
+    coarser = [s for s in stored if Interval.parse(s).seconds > width.seconds]
+    if not coarser:
+        return []
+    return [
+        f"Part of the range is stored rolled up to {', '.join(coarser)}, coarser than the "
+        f"requested {width}: those buckets hold one point per stored bucket."
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# The pandas reference path
+
+
+def _pandas_frame(
+    connection: Connection,
+    paths: list[str],
+    filters: Filters,
+    width: Interval,
+    stats: list[str],
+    by_host: bool,
+) -> pd.DataFrame:
+    rows = [
+        row
+        for batch in iter_rows(
+            connection,
+            filters.start,
+            filters.end,
+            metric_type=filters.metric_type,
+            host=filters.host,
+        )
+        for row in batch
+    ]
+    if not rows:
+        frame = _shape({}, paths, stats, _empty_index(by_host))
+        frame.attrs.update(interval=str(width), method="pandas", stored_intervals=[], notes=[])
+        return frame
+    keys = ("host", "metric_type") if by_host else ("metric_type",)
+    buckets = resample_stats(stats_frame(rows, keys=keys), width)
+    final = finalize(buckets, stats)
+    final = final.droplevel("metric_type")
+    columns: dict[tuple[str, str], Any] = {}
+    for path in paths:
+        for stat in stats:
+            key: Any = path if len(stats) == 1 else (path, stat)
+            if key in final.columns:
+                columns[path, stat] = final[key].to_numpy(dtype=np.float64)
+            elif stat == "count":
+                columns[path, stat] = np.zeros(len(final))
+    frame = _shape(columns, paths, stats, final.index)
+    stored = _stored_intervals(_row_intervals(rows))
+    frame.attrs.update(
+        interval=str(width), method="pandas", stored_intervals=stored, notes=_notes(width, stored)
+    )
+    return frame
+
+
+def _row_intervals(rows: list[Row]) -> set[str]:
+    found = set()
+    for _, _, doc in rows:
+        meta = doc.get(ROLLUP_KEY) if isinstance(doc, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("interval"), str):
+            found.add(meta["interval"])
+    return found
+
+
+__all__ = [
+    "AUTO_WIDTHS",
+    "NEEDS",
+    "MetricInfo",
+    "choose_interval",
+    "iter_rows",
+    "list_hosts",
+    "list_metrics",
+    "load_frame",
+    "parse_time",
+    "time_range",
+]

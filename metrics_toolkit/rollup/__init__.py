@@ -1,0 +1,1 @@
+"""The one rollup rule: bucket start, per-leaf statistics, the merge law, and its SQL."""

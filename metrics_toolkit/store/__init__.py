@@ -1,0 +1,1 @@
+"""Storage: engines, models, migrations, config, users, the policy row, bulk ingest."""

@@ -1,0 +1,116 @@
+"""User accounts: bcrypt password hashes, login checks, and account management.
+
+Functions take a ``session`` keyword and never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import bcrypt
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from metrics_toolkit.errors import AuthenticationFailed, UserError, UserExists, UserNotFound
+from metrics_toolkit.store.models import User
+
+MAX_PASSWORD_BYTES = 72  # bcrypt only reads the first 72 bytes; longer would be silently cut
+MAX_USERNAME_LENGTH = 50
+# A valid hash of a random password: checking against it when the user does not exist
+# costs the same time as a real check, so timing does not reveal which names exist.
+_DUMMY_HASH = bcrypt.hashpw(b"metrics-toolkit-no-such-user", bcrypt.gensalt()).decode()
+
+
+def hash_password(password: str) -> str:
+    """A bcrypt hash of ``password`` (rejects empty and over-long passwords)."""
+    encoded = password.encode("utf-8")
+    if not encoded:
+        msg = "The password must not be empty."
+        raise UserError(msg)
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        msg = f"The password is {len(encoded)} bytes long; bcrypt allows at most 72."
+        raise UserError(msg)
+    return bcrypt.hashpw(encoded, bcrypt.gensalt()).decode()
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    """True when ``password`` matches the bcrypt ``password_hash``."""
+    encoded = password.encode("utf-8")
+    if not encoded or len(encoded) > MAX_PASSWORD_BYTES:
+        return False
+    try:
+        return bcrypt.checkpw(encoded, password_hash.encode())
+    except ValueError:  # not a bcrypt hash at all
+        return False
+
+
+def _validate_username(username: str) -> str:
+    name = username.strip()
+    if not name:
+        msg = "The username must not be empty."
+        raise UserError(msg)
+    if len(name) > MAX_USERNAME_LENGTH:
+        msg = f"The username is {len(name)} characters long; at most {MAX_USERNAME_LENGTH}."
+        raise UserError(msg)
+    return name
+
+
+def get_user(*, session: Session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def _require_user(session: Session, username: str) -> User:
+    user = get_user(session=session, username=username)
+    if user is None:
+        msg = f"No user named {username!r}. See `metrics-toolkit users list`."
+        raise UserNotFound(msg)
+    return user
+
+
+def add_user(*, session: Session, username: str, password: str) -> User:
+    """Create a user; :class:`UserExists` when the name is taken."""
+    name = _validate_username(username)
+    if get_user(session=session, username=name) is not None:
+        msg = f"A user named {name!r} already exists."
+        raise UserExists(msg)
+    user = User(username=name, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def list_users(*, session: Session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.username)).scalars())
+
+
+def count_users(*, session: Session) -> int:
+    return session.execute(select(func.count(User.id))).scalar_one()
+
+
+def set_password(*, session: Session, username: str, password: str) -> User:
+    user = _require_user(session, username)
+    user.password_hash = hash_password(password)
+    return user
+
+
+def remove_user(*, session: Session, username: str) -> None:
+    _require_user(session, username)
+    session.execute(delete(User).where(User.username == username))
+
+
+def verify_password(
+    *, session: Session, username: str, password: str, now: datetime | None = None
+) -> User:
+    """Check a login and record ``last_login``; :class:`AuthenticationFailed` otherwise.
+
+    The error never says whether the name or the password was wrong.
+    """
+    user = get_user(session=session, username=username.strip())
+    if user is None:
+        check_password(password, _DUMMY_HASH)
+        raise AuthenticationFailed("Wrong username or password.")
+    if not check_password(password, user.password_hash):
+        raise AuthenticationFailed("Wrong username or password.")
+    user.last_login = now or datetime.now(UTC)
+    session.flush()
+    return user
