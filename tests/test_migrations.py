@@ -15,7 +15,7 @@ from metrics_toolkit.store.db import make_engine
 from metrics_toolkit.store.models import Base
 
 EXPRESSION_INDEX = "uq_metrics_snapshots_identity"
-PARTIAL_INDEXES = {EXPRESSION_INDEX, "ix_metrics_snapshots_rollups"}
+PARTIAL_INDEXES = {EXPRESSION_INDEX, "ix_metrics_snapshots_rollups", "uq_users_username_lower"}
 
 
 def _skip_expression_index(obj: object, name: str | None, type_: str, *args: object) -> bool:
@@ -51,6 +51,8 @@ def test_migrated_schema_equals_models(engine: Engine) -> None:
     index_sql = _index_sql(engine).lower()
     assert "unique" in index_sql and "metric_type" in index_sql and "host" in index_sql
     assert "_rollup" in index_sql  # partial: raw rows only
+    users_sql = _index_sql(engine, "uq_users_username_lower").lower()
+    assert "unique" in users_sql and "lower(" in users_sql and "username" in users_sql
 
     inspector = inspect(engine)
     checks = {c["name"] for c in inspector.get_check_constraints("archive_policies")}
@@ -60,7 +62,9 @@ def test_migrated_schema_equals_models(engine: Engine) -> None:
     }
     defaults = {c["name"]: c["default"] for c in inspector.get_columns("users")}
     assert defaults["created_at"] is not None
-    assert {ix["name"] for ix in inspector.get_indexes("users")} >= {"ix_users_username"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the lower(username) index: an expression index
+        assert {ix["name"] for ix in inspector.get_indexes("users")} >= {"ix_users_username"}
 
 
 def test_upgrade_from_empty_and_downgrade_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]

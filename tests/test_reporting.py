@@ -15,7 +15,6 @@ from metrics_toolkit.reporting import breaches, buckets, spec
 from metrics_toolkit.reporting.completeness import gaps, rolled_spans
 from metrics_toolkit.reporting.files import check_formats, host_directory
 from metrics_toolkit.reporting.metadata import RolledRow
-from metrics_toolkit.reporting.model import ThresholdRule
 from metrics_toolkit.reporting.units import (
     format_bytes,
     format_change,
@@ -23,6 +22,7 @@ from metrics_toolkit.reporting.units import (
     format_rate,
     format_value,
 )
+from metrics_toolkit.store.threshold_rules import ThresholdRule, parse_rules
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -151,11 +151,11 @@ def test_episode_ends_at_the_report_end() -> None:
 )
 def test_bad_threshold_rules_are_refused(rule: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        breaches.parse_rules({"cpu.usage_percent": rule})
+        parse_rules({"cpu.usage_percent": rule})
 
 
 def test_threshold_rules_parse() -> None:
-    rules = breaches.parse_rules({"a.b": 5, "c.*.d": {"above": 1.5, "for": "10min"}})
+    rules = parse_rules({"a.b": 5, "c.*.d": {"above": 1.5, "for": "10min"}})
     assert rules == [ThresholdRule("a.b", 5.0, 0), ThresholdRule("c.*.d", 1.5, 600)]
 
 

@@ -18,18 +18,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from metrics_toolkit.errors import ConfigError
-from metrics_toolkit.scheduler import (
-    JobSpec,
-    Schedule,
-    cron_trigger,
-    latest_missed,
-    next_run,
-    parse_jobs,
-    read_state,
-)
+from metrics_toolkit.scheduler import Schedule, latest_missed, next_run, read_state
 from metrics_toolkit.store.config import set_config
 from metrics_toolkit.store.config_keys import KEYS
 from metrics_toolkit.store.db import make_engine
+from metrics_toolkit.store.job_specs import JobSpec, cron_trigger, parse_jobs
 from metrics_toolkit.store.models import ArchiveRun, MetricsSnapshot
 
 NOW = datetime(2026, 1, 7, 12, 0, 30, tzinfo=UTC)  # a Wednesday

@@ -14,6 +14,7 @@ from metrics_toolkit import scheduler
 from metrics_toolkit.cli.context import AppContext, console, echo_json, json_option, pass_app
 from metrics_toolkit.collect import daemon
 from metrics_toolkit.store.config import get_config
+from metrics_toolkit.store.job_specs import JobSpec, parse_jobs
 
 WHEN = "%m-%d %H:%M:%S"
 
@@ -51,7 +52,7 @@ def schedule(
     """
     engine = app.engine()
     with app.session() as session:
-        jobs = scheduler.parse_jobs(get_config(session=session, key="schedule.jobs"))
+        jobs = parse_jobs(get_config(session=session, key="schedule.jobs"))
         out_dir = out or Path(get_config(session=session, key="report.output_dir"))
         state_path = Path(get_config(session=session, key="schedule.state_path"))
     if list_only:
@@ -80,7 +81,7 @@ def schedule(
     click.echo(f"Scheduler stopped. Completed runs: {runs}.")
 
 
-def _list(jobs: list[scheduler.JobSpec], state_path: Path, as_json: bool) -> None:
+def _list(jobs: list[JobSpec], state_path: Path, as_json: bool) -> None:
     now = datetime.now(UTC)
     state = scheduler.read_state(state_path)
     rows = []

@@ -21,7 +21,7 @@ from metrics_toolkit.explorer.coverage import Gap, RolledUpPart
 from metrics_toolkit.explorer.query import BAND, MAX, MEAN, P95
 from metrics_toolkit.explorer.units import Scale, axis_scale
 from metrics_toolkit.explorer.view import View
-from metrics_toolkit.frames.load import TIMESTAMP
+from metrics_toolkit.frames.contract import TIMESTAMP
 
 ChartPer = Literal["metric", "area"]
 CHART_HEIGHT = 220

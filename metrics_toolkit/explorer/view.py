@@ -19,7 +19,8 @@ import pandas as pd
 from metrics_toolkit import catalog
 from metrics_toolkit.explorer.coverage import Gap, RolledUpPart, find_gaps, rolled_up_parts
 from metrics_toolkit.explorer.query import AUTO, ViewQuery, stats_for
-from metrics_toolkit.frames.load import TIMESTAMP, load_frame
+from metrics_toolkit.frames.contract import TIMESTAMP
+from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.frames.sources import Source
 from metrics_toolkit.intervals import Interval
 

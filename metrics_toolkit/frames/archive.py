@@ -45,20 +45,20 @@ from metrics_toolkit.archive.location import ArchiveSource, is_archive_source, o
 from metrics_toolkit.archive.store import BASE_COLUMNS, ArchiveStore
 from metrics_toolkit.documents import ROLLUP_KEY
 from metrics_toolkit.errors import InvalidInterval
-from metrics_toolkit.frames.load import (
+from metrics_toolkit.frames.contract import (
     AUTO_WIDTHS,
     COUNTER_STATS,
     DEFAULT_POINT_BUDGET,
     TIMESTAMP,
     TimeLike,
-    _check_metrics,
-    _check_stats,
-    _empty_index,
-    _notes,
-    _shape,
-    _stored_intervals,
+    check_metrics,
+    check_stats,
     choose_interval,
+    empty_index,
+    notes,
     parse_time,
+    shape,
+    stored_intervals,
 )
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.frame import ROW_METRIC, resample_stats
@@ -354,9 +354,9 @@ def stats_to_frame(
 ) -> pd.DataFrame:
     """``load_frame``'s output from merged partial statistics."""
     paths = list(query.metrics)
-    stored = _stored_intervals(buckets.attrs.get("stored_intervals", []))
+    stored = stored_intervals(buckets.attrs.get("stored_intervals", []))
     if not len(buckets):
-        frame = _shape({}, paths, stats, _empty_index(query.by_host))
+        frame = shape({}, paths, stats, empty_index(query.by_host))
     else:
         final = finalize(buckets, stats).droplevel("metric_type")
         columns: dict[tuple[str, str], Any] = {}
@@ -367,9 +367,9 @@ def stats_to_frame(
                     columns[path, stat] = final[key].to_numpy(dtype=np.float64)
                 elif stat == "count":
                     columns[path, stat] = np.zeros(len(final))
-        frame = _shape(columns, paths, stats, _object_hosts(final.index))
+        frame = shape(columns, paths, stats, _object_hosts(final.index))
     frame.attrs.update(
-        interval=str(width), method="archive", stored_intervals=stored, notes=_notes(width, stored)
+        interval=str(width), method="archive", stored_intervals=stored, notes=notes(width, stored)
     )
     return frame
 
@@ -401,7 +401,7 @@ def _values_frame(
                 names=["host", TIMESTAMP],
             )
     else:
-        index = _empty_index(query.by_host)
+        index = empty_index(query.by_host)
     values = _value_matrix(table, query.metrics)
     columns: dict[tuple[str, str], Any] = {}
     for j, path in enumerate(paths):
@@ -412,7 +412,7 @@ def _values_frame(
                 columns[path, stat] = np.full(len(table), np.nan)
             else:
                 columns[path, stat] = values[:, j]
-    frame = _shape(columns, paths, stats, index)
+    frame = shape(columns, paths, stats, index)
     frame.attrs.update(interval=None, method="archive", stored_intervals=[], notes=[])
     return frame
 
@@ -459,7 +459,7 @@ def archive_query(
         start=parse_time(start, "start"),
         end=parse_time(end, "end"),
         host=host,
-        metrics=tuple(_check_metrics(metrics)) if metrics is not None else (),
+        metrics=tuple(check_metrics(metrics)) if metrics is not None else (),
         by_host=by_host,
     )
     partitions = select_partitions(store, query)
@@ -507,7 +507,7 @@ def load_archive_frame(
     float columns holding a value in the range (sorted). Reads only the partitions of
     ``metric_type`` whose dates meet ``[start, end)``, and only the needed columns.
     """
-    wanted = _check_stats(stats)
+    wanted = check_stats(stats)
     store = open_archive(source)
     query, partitions = archive_query(
         store, start, end, metrics=metrics, metric_type=metric_type, host=host, by_host=by_host

@@ -41,13 +41,13 @@ from metrics_toolkit.frames.archive import (
     partition_stats,
     stats_to_frame,
 )
-from metrics_toolkit.frames.load import (
+from metrics_toolkit.frames.contract import (
     COUNTER_STATS,
     TIMESTAMP,
     TimeLike,
-    _check_stats,
-    _notes,
+    check_stats,
     choose_interval,
+    notes,
 )
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.frame import ROW_METRIC
@@ -86,7 +86,7 @@ def load_dask_frame(
         ``load_frame`` would (same index, columns and ``attrs``): what a notebook wants
         when the result (buckets) is small, which it is for any sensible width.
     """
-    wanted = _check_stats(stats)
+    wanted = check_stats(stats)
     store = open_archive(archive)
     query, partitions = archive_query(
         store, start, end, metrics=metrics or (), metric_type=metric_type, host=host,
@@ -244,7 +244,7 @@ def _concat(
         frame = frame.sort_index(kind="stable")
     found = {Interval.parse(s) for p in parts for s in p.attrs.get("stored_intervals", [])}
     stored = [str(w) for w in sorted(found)]
-    frame.attrs = {**empty.attrs, "stored_intervals": stored, "notes": _notes(width, stored)}
+    frame.attrs = {**empty.attrs, "stored_intervals": stored, "notes": notes(width, stored)}
     return frame
 
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
@@ -27,12 +25,28 @@ from sqlalchemy import exc as sa_exc
 from metrics_toolkit import catalog
 from metrics_toolkit.archive.location import ArchiveSource, is_archive_source
 from metrics_toolkit.documents import ROLLUP_KEY, flatten, split_path
-from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError, UnknownMetric
+from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
+from metrics_toolkit.frames.contract import (
+    AUTO_WIDTHS,
+    COUNTER_STATS,
+    DEFAULT_POINT_BUDGET,
+    TIMESTAMP,
+    MetricInfo,
+    TimeLike,
+    check_metrics,
+    check_stats,
+    choose_interval,
+    empty_index,
+    notes,
+    parse_time,
+    shape,
+    stored_intervals,
+)
 from metrics_toolkit.frames.parallel import plan_parts, read_parts
 from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.frame import resample_stats, stats_frame
-from metrics_toolkit.rollup.output import FINAL_STATS, finalize
+from metrics_toolkit.rollup.output import finalize
 from metrics_toolkit.rollup.rule import Row
 from metrics_toolkit.rollup.sql import (
     NEEDS,
@@ -54,92 +68,7 @@ from metrics_toolkit.store.models import MetricsSnapshot
 from metrics_toolkit.store.pg_copy import Kind, copy_columns, copy_out
 from metrics_toolkit.store.sqltypes import UTCDateTime
 
-TIMESTAMP = "timestamp"
-DEFAULT_POINT_BUDGET = 400
-MAX_PATH_LENGTH = 512
-#: Widths ``interval="auto"`` chooses from (each nests into the next coarser ones).
-AUTO_WIDTHS = tuple(
-    Interval.parse(w)
-    for w in (
-        "1s", "5s", "10s", "30s", "1min", "5min", "10min", "15min", "30min",
-        "1h", "2h", "3h", "6h", "12h", "1D", "7D",
-    )
-)  # fmt: skip
-COUNTER_STATS = ("increase", "resets", "max_rate")
 Method: TypeAlias = Literal["auto", "sql", "pandas"]
-TimeLike: TypeAlias = datetime | str | pd.Timestamp | None
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """A metric path present in the data, with its catalog kind and unit."""
-
-    path: str
-    kind: catalog.Kind
-    unit: str
-    description: str
-
-    @property
-    def area(self) -> str:
-        """The first path segment (``cpu``, ``memory``...), for grouping in menus."""
-        return split_path(self.path)[0]
-
-
-def parse_time(value: TimeLike, name: str = "time") -> datetime | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        msg = f"Invalid {name} {value!r}: expected a datetime or an ISO 8601 string."
-        raise MetricsToolkitError(msg) from None
-    if stamp is pd.NaT:
-        msg = f"Invalid {name} {value!r}: expected a datetime or an ISO 8601 string."
-        raise MetricsToolkitError(msg)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    result: datetime = stamp.to_pydatetime()
-    return result
-
-
-def _check_metrics(metrics: Sequence[str]) -> list[str]:
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    checked = []
-    for path in metrics:
-        if not isinstance(path, str) or not path or len(path) > MAX_PATH_LENGTH:
-            shown = path if not isinstance(path, str) else path[:60]
-            msg = (
-                f"Invalid metric path {shown!r}: expected a dotted path such as "
-                f"'cpu.usage_percent' of at most {MAX_PATH_LENGTH} characters."
-            )
-            raise UnknownMetric(msg)
-        if path.split(".", 1)[0] == ROLLUP_KEY:
-            msg = f"Invalid metric path {path!r}: '{ROLLUP_KEY}' holds rollup statistics."
-            raise UnknownMetric(msg)
-        if path not in checked:
-            checked.append(path)
-    return checked
-
-
-def _check_stats(stats: Sequence[str]) -> list[str]:
-    wanted = [stats] if isinstance(stats, str) else list(stats)
-    bad = [s for s in wanted if s not in FINAL_STATS]
-    if bad or not wanted:
-        name = bad[0] if bad else "(none)"
-        msg = f"Unknown statistic {name!r}: choose from {', '.join(FINAL_STATS)}."
-        raise MetricsToolkitError(msg)
-    return list(dict.fromkeys(wanted))
-
-
-def choose_interval(
-    start: datetime, end: datetime, *, point_budget: int = DEFAULT_POINT_BUDGET
-) -> Interval:
-    """The finest standard width that keeps ``[start, end)`` under ``point_budget`` buckets."""
-    span = max((end - start).total_seconds(), 1.0)
-    for width in AUTO_WIDTHS:
-        if math.ceil(span / width.seconds) <= point_budget:
-            return width
-    return AUTO_WIDTHS[-1]
 
 
 def time_range(
@@ -316,11 +245,11 @@ def load_frame(
             source, start, end, metrics=metrics, metric_type=metric_type, host=host,
             interval=interval, stats=stats, by_host=by_host, point_budget=point_budget,
         )  # fmt: skip
-    wanted = _check_stats(stats)
+    wanted = check_stats(stats)
     filters = Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host)
     with connect(source) as connection:
         paths = (
-            _check_metrics(metrics)
+            check_metrics(metrics)
             if metrics is not None
             else [
                 m.path
@@ -384,32 +313,6 @@ def _use_pandas(connection: Connection, method: Method, paths: list[str], stats:
     return needs_pandas
 
 
-def _empty_index(by_host: bool) -> pd.Index:
-    stamps = pd.DatetimeIndex([], tz=UTC, name=TIMESTAMP)
-    if by_host:
-        return pd.MultiIndex.from_arrays(
-            [pd.Index([], dtype=object), stamps], names=["host", TIMESTAMP]
-        )
-    return stamps
-
-
-def _shape(
-    columns: dict[tuple[str, str], Any], paths: list[str], stats: list[str], index: pd.Index
-) -> pd.DataFrame:
-    data = {}
-    for path in paths:
-        for stat in stats:
-            data[path if len(stats) == 1 else (path, stat)] = columns.get((path, stat), np.nan)
-    frame = pd.DataFrame(data, index=index, dtype=np.float64)
-    if len(stats) > 1:
-        frame.columns = pd.MultiIndex.from_tuples(
-            [(p, s) for p in paths for s in stats], names=["metric", "stat"]
-        )
-    else:
-        frame.columns = pd.Index(paths, name="metric")
-    return frame
-
-
 def _index(stamps_us: np.ndarray, hosts: Sequence[str] | None) -> pd.Index:
     stamps = pd.DatetimeIndex(pd.to_datetime(stamps_us, unit="us", utc=True), name=TIMESTAMP)
     if hosts is None:
@@ -446,7 +349,7 @@ def _values_frame(
             for i, path in enumerate(paths):
                 if sqlite_json_path(split_path(path)) is None:
                     values[f"m{i}"] = np.array([leaves.get(path, np.nan) for leaves in flat])
-    index = _index(stamps, hosts) if len(stamps) else _empty_index(by_host)
+    index = _index(stamps, hosts) if len(stamps) else empty_index(by_host)
     columns: dict[tuple[str, str], Any] = {}
     for i, path in enumerate(paths):
         column = values[f"m{i}"]
@@ -457,7 +360,7 @@ def _values_frame(
                 columns[path, stat] = np.full(len(column), np.nan)
             else:
                 columns[path, stat] = column
-    frame = _shape(columns, paths, stats, index)
+    frame = shape(columns, paths, stats, index)
     frame.attrs["stored_intervals"] = []
     frame.attrs["notes"] = []
     return frame
@@ -555,7 +458,7 @@ def _sql_frame(
             raw["bucket_us"].to_numpy(dtype=np.int64), list(raw["host"]) if by_host else None
         )
     else:
-        index = _empty_index(by_host)
+        index = empty_index(by_host)
     columns: dict[tuple[str, str], Any] = {}
     for i, path in enumerate(paths):
         got = {
@@ -575,26 +478,15 @@ def _sql_frame(
                 columns[path, stat] = np.full(len(raw), np.nan)
             else:
                 columns[path, stat] = got[stat]
-    frame = _shape(columns, paths, stats, index)
+    frame = shape(columns, paths, stats, index)
     cells = raw["intervals"] if len(raw) else []
-    stored = _stored_intervals(
+    stored = stored_intervals(
         name for cell in cells if isinstance(cell, str) for name in cell.split(",")
     )
     frame.attrs.update(
-        interval=str(width), method="sql", stored_intervals=stored, notes=_notes(width, stored)
+        interval=str(width), method="sql", stored_intervals=stored, notes=notes(width, stored)
     )
     return frame
-
-
-def _stored_intervals(names: Iterable[str]) -> list[str]:
-    """Valid rollup widths named by rolled-up rows, finest first (junk is ignored)."""
-    found: set[Interval] = set()
-    for name in names:
-        try:
-            found.add(Interval.parse(name))
-        except InvalidInterval:
-            continue
-    return [str(width) for width in sorted(found)]
 
 
 def _pg_fetch(connection: Connection, query: Query) -> pd.DataFrame:
@@ -688,16 +580,6 @@ def _merge_bucket_parts(
     )
 
 
-def _notes(width: Interval, stored: list[str]) -> list[str]:
-    coarser = [s for s in stored if Interval.parse(s).seconds > width.seconds]
-    if not coarser:
-        return []
-    return [
-        f"Part of the range is stored rolled up to {', '.join(coarser)}, coarser than the "
-        f"requested {width}: those buckets hold one point per stored bucket."
-    ]
-
-
 # --------------------------------------------------------------------------------------
 # The pandas reference path
 
@@ -722,7 +604,7 @@ def _pandas_frame(
         for row in batch
     ]
     if not rows:
-        frame = _shape({}, paths, stats, _empty_index(by_host))
+        frame = shape({}, paths, stats, empty_index(by_host))
         frame.attrs.update(interval=str(width), method="pandas", stored_intervals=[], notes=[])
         return frame
     keys = ("host", "metric_type") if by_host else ("metric_type",)
@@ -737,10 +619,10 @@ def _pandas_frame(
                 columns[path, stat] = final[key].to_numpy(dtype=np.float64)
             elif stat == "count":
                 columns[path, stat] = np.zeros(len(final))
-    frame = _shape(columns, paths, stats, final.index)
-    stored = _stored_intervals(_row_intervals(rows))
+    frame = shape(columns, paths, stats, final.index)
+    stored = stored_intervals(_row_intervals(rows))
     frame.attrs.update(
-        interval=str(width), method="pandas", stored_intervals=stored, notes=_notes(width, stored)
+        interval=str(width), method="pandas", stored_intervals=stored, notes=notes(width, stored)
     )
     return frame
 

@@ -18,58 +18,18 @@ holding it, ``mean`` its sample-weighted mean. Times are at bucket resolution.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from metrics_toolkit import catalog
-from metrics_toolkit.errors import ConfigError, InvalidInterval
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.reporting.buckets import SECONDS
-from metrics_toolkit.reporting.model import Breach, ThresholdRule
+from metrics_toolkit.reporting.model import Breach
 from metrics_toolkit.reporting.spec import expand
-
-RULE_FORM = 'a number, or an object such as {"above": 90, "for": "5min"}'
-
-
-def parse_rules(config: Mapping[str, Any]) -> list[ThresholdRule]:
-    """Rules from the ``report.thresholds`` config value; a clear ConfigError otherwise."""
-    if not isinstance(config, Mapping):
-        raise ConfigError(f"report.thresholds must be an object of rules, each {RULE_FORM}.")
-    rules = []
-    for pattern, rule in config.items():
-        rules.append(parse_rule(str(pattern), rule))
-    return rules
-
-
-def parse_rule(pattern: str, rule: Any) -> ThresholdRule:
-    """One rule: ``90`` or ``{"above": 90, "for": "5min"}`` (``for`` optional)."""
-    where = f"report.thresholds[{pattern!r}]"
-    if not pattern or pattern.startswith("_rollup"):
-        raise ConfigError(f"{where}: expected a metric path such as 'cpu.usage_percent'.")
-    if _is_number(rule):
-        return ThresholdRule(pattern, float(rule), 0)
-    if not isinstance(rule, Mapping) or not _is_number(rule.get("above")):
-        raise ConfigError(f"{where} must be {RULE_FORM} (got {rule!r}).")
-    unknown = sorted(set(rule) - {"above", "for"})
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; use above and for.")
-    hold = rule.get("for")
-    seconds = 0
-    if hold is not None:
-        try:
-            seconds = Interval.parse(hold).seconds
-        except InvalidInterval as error:
-            raise ConfigError(f"{where}: 'for': {error}") from None
-    return ThresholdRule(pattern, float(rule["above"]), seconds)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+from metrics_toolkit.store.threshold_rules import ThresholdRule
 
 
 def rule_metrics(rules: Sequence[ThresholdRule], present: Iterable[str]) -> list[str]:
@@ -166,4 +126,4 @@ def basis(rules: Sequence[ThresholdRule], detail_interval: str) -> str:
     return text
 
 
-__all__ = ["RULE_FORM", "basis", "detect", "parse_rule", "parse_rules", "rule_metrics"]
+__all__ = ["basis", "detect", "rule_metrics"]

@@ -27,23 +27,17 @@ from typing import Any
 from sqlalchemy import Connection
 
 from metrics_toolkit.errors import InvalidArgument, InvalidInterval
-from metrics_toolkit.frames.load import (
-    AUTO_WIDTHS,
-    TimeLike,
-    choose_interval,
-    list_metrics,
-    load_frame,
-    parse_time,
-    time_range,
-)
+from metrics_toolkit.frames.contract import AUTO_WIDTHS, TimeLike, choose_interval, parse_time
+from metrics_toolkit.frames.load import list_metrics, load_frame, time_range
 from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.reporting import breaches, buckets, metadata, spec, summary
 from metrics_toolkit.reporting.completeness import completeness
-from metrics_toolkit.reporting.model import Report, ThresholdRule
+from metrics_toolkit.reporting.model import Report
 from metrics_toolkit.reporting.processes import top_processes
 from metrics_toolkit.reporting.units import format_time
 from metrics_toolkit.store.db import mask_url
+from metrics_toolkit.store.threshold_rules import ThresholdRule, parse_rules
 
 #: Chart points per host the default chart interval aims under.
 CHART_BUDGET = 400
@@ -303,9 +297,9 @@ def _title(host: str | None, label: str) -> str:
 
 def _rules(given: Thresholds, stored: Any) -> list[ThresholdRule]:
     if given is None:
-        return breaches.parse_rules(stored)
+        return parse_rules(stored)
     if isinstance(given, Mapping):
-        return breaches.parse_rules(given)
+        return parse_rules(given)
     return list(given)
 
 

@@ -12,6 +12,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from metrics_toolkit.store.threshold_rules import ThresholdRule
+
 
 @dataclass(frozen=True)
 class PolicyInfo:
@@ -47,19 +49,6 @@ class SummaryRow:
     max: float
     previous_mean: float | None
     change: float | None
-
-
-@dataclass(frozen=True)
-class ThresholdRule:
-    """A breach rule from config ``report.thresholds``: ``metric`` above ``above``.
-
-    ``pattern`` may hold ``*`` segments (``disk.mounts.*.usage_percent``). ``for_seconds``
-    is how long it must hold (0: any bucket whose maximum is above counts).
-    """
-
-    pattern: str
-    above: float
-    for_seconds: int
 
 
 @dataclass(frozen=True)

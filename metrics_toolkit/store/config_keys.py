@@ -12,6 +12,8 @@ from typing import Any
 
 from metrics_toolkit.errors import ConfigError, InvalidInterval, UnknownConfigKey
 from metrics_toolkit.intervals import Interval
+from metrics_toolkit.store.job_specs import parse_jobs
+from metrics_toolkit.store.threshold_rules import parse_rules
 
 Validator = Callable[[Any], None]
 
@@ -82,9 +84,6 @@ def _string_map(key: str) -> Validator:
 
 def _thresholds(key: str) -> Validator:
     def check(value: Any) -> None:
-        # Imported here: the rule parser lives with the reports, which import pandas.
-        from metrics_toolkit.reporting.breaches import parse_rules
-
         try:
             parse_rules(value)
         except ConfigError as error:
@@ -96,9 +95,6 @@ def _thresholds(key: str) -> Validator:
 
 def _schedule_jobs(key: str) -> Validator:
     def check(value: Any) -> None:
-        # Imported here: only validating this key needs the scheduler (and APScheduler).
-        from metrics_toolkit.scheduler import parse_jobs
-
         parse_jobs(value)
 
     return check

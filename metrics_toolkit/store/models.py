@@ -18,6 +18,8 @@ from sqlalchemy import (
     MetaData,
     String,
     event,
+    false,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
@@ -60,9 +62,15 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(server_default=utcnow())
     last_login: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Not in the seed: who may reach the explorer's Admin page (the first account is one).
+    is_admin: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, username={self.username!r}, last_login={self.last_login!r})"
+
+
+# User names are unique regardless of case (``alice`` and ``ALICE`` are one account).
+Index("uq_users_username_lower", func.lower(User.__table__.c.username), unique=True)
 
 
 class MetricsSnapshot(Base):
