@@ -4,7 +4,8 @@ Jobs come from config ``schedule.jobs``: ``{name: spec}`` where a spec is a cron
 expression, or an object::
 
     {"cron": "0 6 * * *", "job": "report", "period": "24h",
-     "formats": ["html", "pdf"], "host": null, "interval": null}
+     "formats": ["html", "pdf"], "host": null, "interval": null,
+     "mail_to": ["ops@example.com"]}
 
 ``job`` is ``collect``, ``archive`` or ``report``; with a bare cron string it comes from
 the name (``collect``, ``archive``, ``report_daily``...). A report's ``period`` defaults
