@@ -6,7 +6,9 @@ to move it, so one spike (or a few) does not decide the verdict. "Rising" means
 significantly rising: the lower end of Sen's 95 % confidence interval of the slope (from
 the Mann-Kendall variance) is above zero; otherwise the gauge is called flat or falling
 and has no forecast (``days_left`` None). A forecast further than :data:`HORIZON_DAYS`
-away is None too.
+away is None too, and so is one further than :data:`MAX_EXTRAPOLATION` times the judged
+stretch: six hours of a memory gauge's daily rise say nothing about next week (a trend is
+extended at most four times as far as it was seen).
 
 **Sawtooth series** (a log that fills a disk and is rotated, a cache that is flushed) need
 a deliberate choice: over a window of many cycles, Theil-Sen on all points is biased
@@ -45,6 +47,8 @@ DROP_FRACTION = 0.05
 DROP_NOISE = 5.0
 #: Complete cycles needed to fit the trend of their peaks.
 MIN_CYCLES = 4
+#: A trend is extended at most this many times the length of the stretch it was fitted on.
+MAX_EXTRAPOLATION = 4.0
 #: Points needed for a fit (fewer: no forecast).
 MIN_POINTS = 5
 #: Points at most in one fit: more are averaged in consecutive groups (pairs grow as n²).
@@ -185,9 +189,18 @@ def _verdict(x: Floats, y: Floats, limit: float, since: float, method: str) -> T
     days_left = None
     if fit.slope > 0 and fit.lower > 0:
         days_left = max(0.0, (limit - fit.level) / fit.slope)
-        if days_left > HORIZON_DAYS:
+        seen = -since
+        if days_left > min(HORIZON_DAYS, MAX_EXTRAPOLATION * seen):
+            method += (
+                f"; rising, but the limit ({days_left:.1f} days away) is beyond "
+                f"{MAX_EXTRAPOLATION:g} times the {_span(seen)} judged"
+            )
             days_left = None
     return Trend(fit.slope, fit.level, days_left, since, method)
+
+
+def _span(days: float) -> str:
+    return f"{days * 24:.0f} h" if days < 2 else f"{days:.1f} days"
 
 
 def _ago(days: float) -> str:
@@ -198,6 +211,7 @@ def _ago(days: float) -> str:
 __all__ = [
     "DROP_FRACTION",
     "HORIZON_DAYS",
+    "MAX_EXTRAPOLATION",
     "MIN_CYCLES",
     "Fit",
     "Trend",
