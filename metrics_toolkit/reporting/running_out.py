@@ -80,7 +80,7 @@ def title(forecast: Forecast) -> str:
 def plot_forecast(ax: Axes, forecast: Forecast, report: Report) -> None:
     """Bucket means, the fitted trend (solid), its extension to the limit (dashed)."""
     times = np.asarray(forecast.times, dtype=np.float64)
-    ax.plot(times / _DAY, np.asarray(forecast.values), color=PALETTE[0], linewidth=1.1)
+    ax.plot(times / _DAY, np.asarray(forecast.values), color=PALETTE[0], linewidth=1.1, zorder=3)
     finish = report.end.timestamp()
     reach = forecast.full_at.timestamp() if forecast.full_at is not None else finish
     if forecast.slope_per_day is not None and forecast.level is not None:
