@@ -19,7 +19,7 @@ from metrics_toolkit.reporting.units import format_time, format_value
 
 TREND_COLOR = "#D55E00"
 #: Inches: a chart's plot area height, the room for its title above and ticks below.
-CHART_HEIGHT, CHART_TITLE, CHART_TICKS = 1.05, 0.3, 0.3
+CHART_HEIGHT, CHART_TITLE, CHART_TICKS = 1.05, 0.3, 0.42
 _DAY = 86_400.0
 
 HEADERS = ["Host", "Metric", "Trend now", "Limit", "Per day", "Days left", "Reached (UTC)"]
