@@ -4,7 +4,8 @@ Jobs come from config ``schedule.jobs``: ``{name: spec}`` where a spec is a cron
 expression, or an object::
 
     {"cron": "0 6 * * *", "job": "report", "period": "24h",
-     "formats": ["html", "pdf"], "host": null, "interval": null}
+     "formats": ["html", "pdf"], "host": null, "interval": null,
+     "mail_to": ["ops@example.com"]}
 
 ``job`` is ``collect``, ``archive`` or ``report``; with a bare cron string it comes from
 the name (``collect``, ``archive``, ``report_daily``...). A report's ``period`` defaults
@@ -28,7 +29,12 @@ How jobs run (APScheduler 3, a background scheduler and a thread pool):
   per second over the time between runs;
 - ``archive`` is :func:`~metrics_toolkit.archive.runner.run_archive`;
 - ``report`` writes :func:`~metrics_toolkit.reporting.build_report` of the period ending
-  at the fire time into config ``report.output_dir`` (and refreshes its index.html).
+  at the fire time into config ``report.output_dir`` (and refreshes its index.html); with
+  ``mail_to`` it then mails it through config ``report.smtp``
+  (:mod:`metrics_toolkit.reporting.mail`), trying a server that is unreachable again
+  :attr:`Schedule.mail_retries` times with growing waits (``mail_backoff`` seconds, then
+  3x, 9x); a failed mail fails the run (logged, one line), the files stay written and the
+  other jobs carry on.
 
 :func:`serve` runs until SIGTERM or SIGINT, then lets running jobs finish (a collector run
 stops after its tick) and returns. A second signal ends the process at once. Each job
@@ -63,6 +69,7 @@ from metrics_toolkit.store.job_specs import JobSpec
 if TYPE_CHECKING:
     from metrics_toolkit.collect.collectors import Collector
     from metrics_toolkit.collect.daemon import CollectionDaemon, DaemonSettings
+    from metrics_toolkit.reporting.model import Report
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +147,9 @@ class Schedule:
     state_path: Path
     archive_path: Path | None = None
     collector_settings: DaemonSettings | None = None
+    mail_retries: int = 3
+    mail_backoff: float = 10.0
+    _stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
     _scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     _locks: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _state_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -187,6 +197,7 @@ class Schedule:
     def stop(self, *, wait: bool = True) -> None:
         """Stop scheduling; a running collector stops after its tick; others finish."""
         self._stopping = True
+        self._stop_event.set()  # a mail waiting to try again gives up
         daemon = self._daemon
         if daemon is not None:
             daemon.request_stop()
@@ -286,7 +297,33 @@ class Schedule:
         )
         paths = write_report(report, self.output_dir, formats=spec.formats)
         warning = f" ({report.warnings[0]})" if report.warnings else ""
-        return ", ".join(str(p) for p in paths) + warning
+        mailed = self._mail(spec, report, paths) if spec.mail_to else ""
+        return ", ".join(str(p) for p in paths) + warning + mailed
+
+    def _mail(self, spec: JobSpec, report: Report, paths: list[Path]) -> str:
+        from sqlalchemy.orm import Session
+
+        from metrics_toolkit.reporting.mail import MailError, mail_report
+        from metrics_toolkit.store.config import get_config
+        from metrics_toolkit.store.smtp_settings import parse_smtp
+
+        with Session(self.engine) as session:
+            smtp = parse_smtp(get_config(session=session, key="report.smtp"))
+        try:
+            attempts = mail_report(
+                report,
+                spec.mail_to,
+                smtp,
+                paths,
+                retries=self.mail_retries,
+                backoff=self.mail_backoff,
+                wait=self._stop_event.wait,
+            )
+        except MailError as error:
+            written = ", ".join(str(p) for p in paths)
+            raise MailError(f"{error} (report written: {written})", transient=False) from None
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        return f"; mailed to {', '.join(spec.mail_to)}{tries}"
 
 
 def _one_line(error: BaseException) -> str:

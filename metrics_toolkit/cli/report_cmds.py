@@ -1,4 +1,4 @@
-"""``metrics-toolkit report``: write a dated HTML/PDF/JSON report and refresh the index."""
+"""``metrics-toolkit report``: write a dated HTML/PDF/JSON report, refresh the index, mail it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from metrics_toolkit.cli.context import AppContext, err_console, pass_app
 from metrics_toolkit.reporting import build_report
 from metrics_toolkit.reporting.files import FORMATS, check_formats, write_report
 from metrics_toolkit.store.config import get_config
+from metrics_toolkit.store.smtp_settings import SmtpSettings, parse_recipients, parse_smtp
 
 
 @click.command("report")
@@ -38,6 +39,11 @@ from metrics_toolkit.store.config import get_config
     "--interval", help="Chart bucket width, e.g. 1h (default: a few hundred points per chart)."
 )
 @click.option("--metric-type", default="aggregated", show_default=True, help="Snapshot type.")
+@click.option(
+    "--mail-to",
+    metavar="ADDRESSES",
+    help="Also mail the report to these comma-separated addresses (server: config report.smtp).",
+)
 @pass_app
 def report(
     app: AppContext,
@@ -49,12 +55,17 @@ def report(
     out: Path | None,
     interval: str | None,
     metric_type: str,
+    mail_to: str | None,
 ) -> None:
     """Write a report of a period: summary, charts, breaches, completeness, top processes.
 
     Files go to OUT/<host or all>/<period>-<end>.<format>; OUT/index.html lists every
     report. The paths written are printed, one per line. A range without data gives a
     short report saying so (and a warning), not an error.
+
+    With --mail-to, one message goes out after the files are written: the HTML report as
+    its body, a plain-text summary beside it and the PDF attached (when written). If the
+    mail cannot be sent the files stay written and the command exits non-zero.
 
     Example: metrics-toolkit report --period 7d --format html,pdf --out reports/
     """
@@ -63,9 +74,14 @@ def report(
         period = "24h"
     if period is not None and start_text is not None and end_text is not None:
         raise click.UsageError("Give --period with --start or --end, or --start and --end.")
+    recipients = parse_recipients(mail_to, "--mail-to") if mail_to is not None else ()
     engine = app.engine()
+    smtp: SmtpSettings | None = None
     with app.session() as session:
         out_dir = out or Path(get_config(session=session, key="report.output_dir"))
+        if recipients:
+            smtp = parse_smtp(get_config(session=session, key="report.smtp"))
+            smtp.password()  # a missing password fails before the work, not after
     status = err_console()
     with status.status("Reading the data…"):
         built = build_report(
@@ -84,6 +100,15 @@ def report(
     for path in paths:
         click.echo(str(path))
     status.print(f"Index: {out_dir / 'index.html'}", highlight=False)
+    if smtp is not None:
+        from metrics_toolkit.reporting.mail import MailError, mail_report
+
+        try:
+            with status.status(f"Mailing {', '.join(recipients)} through {smtp.where}…"):
+                mail_report(built, recipients, smtp, paths)
+        except MailError as error:
+            raise click.ClickException(f"Report written but not mailed: {error}") from None
+        status.print(f"Mailed to {', '.join(recipients)}.", highlight=False)
 
 
 COMMANDS = [report]

@@ -31,7 +31,7 @@ from metrics_toolkit.frames.contract import AUTO_WIDTHS, TimeLike, choose_interv
 from metrics_toolkit.frames.load import list_metrics, load_frame, time_range
 from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.reporting import breaches, buckets, metadata, spec, summary
+from metrics_toolkit.reporting import breaches, buckets, forecasts, metadata, spec, summary
 from metrics_toolkit.reporting.completeness import completeness
 from metrics_toolkit.reporting.model import Report
 from metrics_toolkit.reporting.processes import top_processes
@@ -51,6 +51,14 @@ PROCESS_INSTANTS = 96
 LATEST = "latest"
 #: The collection interval assumed when the range has no raw rows and config has none.
 DEFAULT_SAMPLE_SECONDS = 10
+
+#: The config keys a report reads.
+CONFIG_READ = (
+    "report.thresholds",
+    "collector.interval",
+    "report.forecast_limits",
+    "report.forecast_days",
+)
 
 PeriodLike = str | Interval | timedelta | None
 Thresholds = Mapping[str, Any] | Sequence[ThresholdRule] | None
@@ -90,7 +98,7 @@ def build_report(
     with connect(source) as connection:
         lo, hi = _range(connection, start, end, span, generated, metric_type, host)
         label = _label(period, hi - lo)
-        config = metadata.read_config(connection, ["report.thresholds", "collector.interval"])
+        config = metadata.read_config(connection, list(CONFIG_READ))
         rules = _rules(thresholds, config["report.thresholds"])
         report = Report(
             title=_title(host, label),
@@ -136,7 +144,10 @@ def _fill(
         return
     report.sections = spec.sections(present)
     wanted = spec.summary_metrics(present)
-    paths = list(dict.fromkeys([p for p, _ in wanted] + breaches.rule_metrics(rules, present)))
+    limits = forecasts.targets(config["report.forecast_limits"], present)
+    paths = list(
+        dict.fromkeys([p for p, _ in wanted] + breaches.rule_metrics(rules, present) + [*limits])
+    )
     detected = metadata.sample_intervals(connection, scope)
     fallback = _config_seconds(config["collector.interval"])
     sample_seconds = max(detected.values(), default=fallback)
@@ -176,6 +187,15 @@ def _fill(
     report.percentile_basis = summary.percentile_basis(frame, report.detail_interval, stored)
     report.breaches = breaches.detect(frame, rules, end=report.end)
     report.breach_basis = breaches.basis(rules, report.detail_interval)
+    report.forecast_days = float(config["report.forecast_days"])
+    report.forecasts = forecasts.build_forecasts(
+        frame,
+        limits,
+        start=report.start,
+        end=report.end,
+        detail_interval=report.detail_interval,
+        labels=dict(wanted),
+    )
     per_host = {h: detected.get(h, sample_seconds) for h in report.hosts}
     report.completeness = completeness(
         frame,

@@ -137,6 +137,33 @@ class ProcessRow:
 
 
 @dataclass(frozen=True)
+class Forecast:
+    """When ``metric`` on ``host`` reaches ``limit`` at the trend over the report's range.
+
+    ``slope_per_day`` is the robust trend (None with too few points); ``days_left``
+    counts from the report's end and is None when the trend is flat or falling (or the
+    limit is more than ten years away); ``full_at`` is the moment it is reached.
+    ``basis``: the window and the method, in words. For the chart: ``times`` (epoch
+    seconds, bucket midpoints) and ``values`` (bucket means) over the range, the trend's
+    ``level`` at the report's end and where the judged stretch begins (``since``).
+    """
+
+    host: str
+    metric: str
+    label: str
+    unit: str
+    limit: float
+    slope_per_day: float | None
+    days_left: float | None
+    full_at: datetime | None
+    basis: str
+    level: float | None = None
+    since: datetime | None = None
+    times: tuple[float, ...] = field(default=(), repr=False)
+    values: tuple[float, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
 class ChartPanel:
     """One axes of a chart: one metric, a line per host."""
 
@@ -188,6 +215,9 @@ class Report:
     completeness: list[HostCompleteness] = field(default_factory=list)
     processes: list[ProcessRow] = field(default_factory=list)
     process_samples: int = 0
+    forecasts: list[Forecast] = field(default_factory=list)
+    #: The "Running out" section lists forecasts reaching their limit within this many days.
+    forecast_days: float = 30.0
     percentile_basis: str = ""
     breach_basis: str = ""
     notes: list[str] = field(default_factory=list)
@@ -205,6 +235,15 @@ class Report:
         """The length of the report's range in seconds."""
         return (self.end - self.start).total_seconds()
 
+    def running_out(self) -> list[Forecast]:
+        """Forecasts reaching their limit within ``forecast_days``, most urgent first."""
+        soon = [
+            f
+            for f in self.forecasts
+            if f.days_left is not None and f.days_left < self.forecast_days
+        ]
+        return sorted(soon, key=lambda f: (f.days_left, f.host, f.metric))
+
     def rows_for(self, metric: str) -> list[SummaryRow]:
         """The summary rows of one metric, one per host."""
         return [row for row in self.summary if row.metric == metric]
@@ -214,6 +253,7 @@ __all__ = [
     "Breach",
     "ChartPanel",
     "ChartSection",
+    "Forecast",
     "Gap",
     "HostCompleteness",
     "PolicyInfo",

@@ -13,6 +13,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from metrics_toolkit.reporting import running_out
 from metrics_toolkit.reporting.figures import section_figure, svg_bytes
 from metrics_toolkit.reporting.model import Report
 from metrics_toolkit.reporting.text import (
@@ -98,6 +99,7 @@ def _header(report: Report) -> str:
 def _nav(report: Report) -> str:
     links = [
         ("summary", "Summary"),
+        ("running-out", "Running out"),
         ("charts", "Charts"),
         ("breaches", "Threshold breaches"),
         ("completeness", "Data completeness"),
@@ -121,6 +123,25 @@ def _summary(report: Report) -> str:
         + f'<p class="note">{_e(report.percentile_basis)} Change: the mean against the '
         f"previous {_e(report.period)} (percentage points for percentages).</p></section>"
     )
+
+
+def _running_out(report: Report) -> str:
+    parts = ['<section id="running-out"><h2>Running out</h2>']
+    parts.append(f'<p class="note">{_e(running_out.note(report))}</p>')
+    cells = running_out.rows(report)
+    if not cells:
+        parts.append(f'<p class="ok">{_e(running_out.empty_text(report))}</p>')
+    else:
+        parts.append(_table(running_out.HEADERS, cells, numeric=(2, 3, 4, 5)))
+    for forecast in report.running_out():
+        data = base64.b64encode(svg_bytes(running_out.forecast_figure(forecast, report)))
+        parts.append(
+            f'<figure><img alt="{_e(running_out.title(forecast))}" '
+            f'src="data:image/svg+xml;base64,{data.decode("ascii")}">'
+            f'<figcaption class="note">{_e(forecast.basis)}</figcaption></figure>'
+        )
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _charts(report: Report) -> str:
@@ -210,6 +231,7 @@ def render_html(report: Report) -> str:
             _nav(report),
             _messages(report),
             _summary(report),
+            _running_out(report),
             _charts(report),
             _breaches(report),
             _completeness(report),

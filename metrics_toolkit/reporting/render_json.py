@@ -3,7 +3,8 @@
 Every value is a JSON type: times are ISO 8601 strings in UTC (``...+00:00``), durations
 seconds, metric values plain numbers in the metric's catalog ``unit`` (no formatting), and
 a value that does not exist (``NaN``, no previous period) is ``null``. Frames are not
-included; the JSON holds the summary, breaches, completeness and top processes.
+included; the JSON holds the summary, breaches, completeness, forecasts (``days_left`` and
+``full_at`` null when flat or falling) and top processes.
 """
 
 from __future__ import annotations
@@ -125,6 +126,19 @@ def render_json(report: Report) -> dict[str, Any]:
                 ],
             }
             for c in report.completeness
+        ],
+        "forecasts": [
+            {
+                "host": f.host,
+                "metric": f.metric,
+                "unit": f.unit,
+                "limit": f.limit,
+                "slope_per_day": _num(f.slope_per_day),
+                "days_left": _num(f.days_left),
+                "full_at": _time(f.full_at),
+                "basis": f.basis,
+            }
+            for f in report.forecasts
         ],
         "top_processes": {
             "samples": report.process_samples,

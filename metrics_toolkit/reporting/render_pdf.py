@@ -18,9 +18,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from metrics_toolkit.reporting import running_out
 from metrics_toolkit.reporting.charts import plain
 from metrics_toolkit.reporting.figures import Box, draw_section, section_height
-from metrics_toolkit.reporting.model import Report
+from metrics_toolkit.reporting.model import Forecast, Report
 from metrics_toolkit.reporting.text import (
     GAP_LIMIT,
     breach_rows,
@@ -354,6 +355,31 @@ def _head_blocks(report: Report, layout: _Layout) -> None:
         )
     )
     layout.add(_paragraph(report.percentile_basis))
+    _running_out_blocks(report, layout)
+
+
+def _running_out_blocks(report: Report, layout: _Layout) -> None:
+    layout.add(_heading("Running out"))
+    layout.add(_paragraph(running_out.note(report)))
+    cells = running_out.rows(report)
+    if not cells:
+        layout.add(_paragraph(running_out.empty_text(report), size=8.5, color="#1b7f3b"))
+        return
+    widths = [0.14, 0.22, 0.11, 0.09, 0.11, 0.1, 0.23]
+    layout.table(_Table(running_out.HEADERS, cells, widths, frozenset({2, 3, 4, 5})))
+    for forecast in report.running_out():
+        layout.add(_forecast_chart(report, forecast))
+        layout.add(_paragraph(forecast.basis))
+
+
+def _forecast_chart(report: Report, forecast: Forecast) -> _Block:
+    def draw(fig: Figure, top: float) -> None:
+        running_out.draw_forecast(
+            fig, forecast, report, left=MARGIN_X - 0.1, top=top, width=CONTENT_WIDTH + 0.1
+        )
+
+    height = running_out.CHART_TITLE + running_out.CHART_HEIGHT + running_out.CHART_TICKS
+    return _Block(height, draw, keep_with_next=True)
 
 
 def _tail_blocks(report: Report, layout: _Layout) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from metrics_toolkit.errors import ConfigError, InvalidInterval, UnknownConfigKey
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.store.job_specs import parse_jobs
+from metrics_toolkit.store.smtp_settings import DEFAULT_SMTP, parse_smtp
 from metrics_toolkit.store.threshold_rules import parse_rules
 
 Validator = Callable[[Any], None]
@@ -93,6 +94,13 @@ def _thresholds(key: str) -> Validator:
     return check
 
 
+def _smtp(key: str) -> Validator:
+    def check(value: Any) -> None:
+        parse_smtp(value)
+
+    return check
+
+
 def _schedule_jobs(key: str) -> Validator:
     def check(value: Any) -> None:
         parse_jobs(value)
@@ -147,6 +155,27 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "Breach rules per metric path ('*' matches one segment): a threshold, or "
         '{"above": N, "for": "5min"} for a sustained breach.',
         _thresholds,
+    ),
+    _key(
+        "report.smtp",
+        DEFAULT_SMTP,
+        "Mail server for `report --mail-to` and scheduled reports with mail_to: host, port, "
+        "from, starttls, ssl, username (the password only from METRICS_TOOLKIT_SMTP_PASSWORD).",
+        _smtp,
+    ),
+    _key(
+        "report.forecast_limits",
+        {},
+        "Forecast limits per metric path ('*' matches one segment), beside the default 100 "
+        "for disk.mounts.*.usage_percent and memory.usage_percent.",
+        _number_map,
+    ),
+    _key(
+        "report.forecast_days",
+        30,
+        'A report\'s "Running out" section lists forecasts reaching their limit within this '
+        "many days.",
+        _positive_int,
     ),
     _key(
         "schedule.jobs",

@@ -16,6 +16,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from metrics_toolkit.errors import ConfigError, MetricsToolkitError
 from metrics_toolkit.intervals import Interval
+from metrics_toolkit.store.smtp_settings import parse_recipients
 
 JOB_KINDS = ("collect", "archive", "report")
 
@@ -46,6 +47,7 @@ class JobSpec:
     formats: tuple[str, ...] = REPORT_FORMATS
     host: str | None = None
     interval: str | None = None
+    mail_to: tuple[str, ...] = ()
 
     @property
     def trigger(self) -> CronTrigger:
@@ -60,7 +62,8 @@ class JobSpec:
         """What the job does, in a few words (for ``schedule --list``)."""
         if self.kind == "report":
             who = self.host if self.host is not None else "all hosts"
-            return f"report of the last {self.period}, {who}, {', '.join(self.formats)}"
+            mailed = f", mailed to {', '.join(self.mail_to)}" if self.mail_to else ""
+            return f"report of the last {self.period}, {who}, {', '.join(self.formats)}{mailed}"
         if self.kind == "collect":
             return "one snapshot"
         return "apply the archive policy"
@@ -146,7 +149,7 @@ def _parse_job(name: str, spec: Any) -> JobSpec:
         spec = {"cron": spec}
     if not isinstance(spec, Mapping) or not isinstance(spec.get("cron"), str):
         raise ConfigError(f"{where} must be a cron expression or an object with 'cron'.")
-    allowed = {"cron", "job", "period", "formats", "host", "interval"}
+    allowed = {"cron", "job", "period", "formats", "host", "interval", "mail_to"}
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; use {sorted(allowed)}.")
@@ -165,7 +168,12 @@ def _parse_job(name: str, spec: Any) -> JobSpec:
     host = spec.get("host")
     interval = spec.get("interval")
     _check_report_options(where, period, formats, host, interval)
-    return JobSpec(name, kind, spec["cron"], period, tuple(formats), host, interval)
+    mail_to: tuple[str, ...] = ()
+    if spec.get("mail_to") is not None:
+        if kind != "report":
+            raise ConfigError(f"{where}: 'mail_to' is for report jobs only.")
+        mail_to = parse_recipients(spec["mail_to"], f"{where}['mail_to']")
+    return JobSpec(name, kind, spec["cron"], period, tuple(formats), host, interval, mail_to)
 
 
 def _check_report_options(where: str, period: Any, formats: Any, host: Any, interval: Any) -> None:

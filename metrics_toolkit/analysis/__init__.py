@@ -1,0 +1,1 @@
+"""Analysis over loaded frames: computations shared by reports and the explorer."""
