@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -273,3 +274,17 @@ def test_the_library_core_imports_neither_the_cli_nor_streamlit() -> None:
                 if top == "streamlit" and module.name != f"{PACKAGE}.explorer.app":
                     offenders.append(f"{module.name} imports streamlit")
     assert not offenders, offenders
+
+
+def test_every_design_citation_names_a_section_of_docs_design_md() -> None:
+    """Docstrings cite ``docs/design.md §N``; each N is a section there (none cites the old
+    citation of a DESIGN file the repository does not have)."""
+    design = (ROOT.parent / "docs" / "design.md").read_text(encoding="utf-8")
+    sections = {int(n) for n in re.findall(r"^## (\d+)\. ", design, flags=re.MULTILINE)}
+    cited: set[int] = set()
+    for path in [*ROOT.rglob("*.py"), *(ROOT.parent / "tests").rglob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"\bDESIGN(\.md)? §", text), path
+        for first, last in re.findall(r"docs/design\.md\s+§(\d+)(?:-(\d+))?", text):
+            cited.update(range(int(first), int(last or first) + 1))
+    assert cited and cited <= sections, (cited, sections)
