@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -46,14 +46,13 @@ import numpy as np
 import numpy.typing as npt
 
 from metrics_toolkit.errors import InvalidArgument
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import EPOCH, Interval, epoch_microseconds
 
 SnapshotRow = tuple[datetime, str, dict[str, Any]]
 METRIC_TYPE = "aggregated"
 ROLES = ("web", "db", "cache", "worker")
 
 Floats = npt.NDArray[np.float64]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _GIB = 1024**3
 _DIGITS = 3
 # Documents computed together (~40 MB of Python objects). Tied to the host count, not to
@@ -205,7 +204,7 @@ def _epoch_us(moment: datetime, name: str) -> int:
     if not isinstance(moment, datetime) or moment.tzinfo is None:
         msg = f"{name} must be a timezone-aware datetime, e.g. datetime(2026, 1, 5, tzinfo=UTC)."
         raise InvalidArgument(msg)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return epoch_microseconds(moment)  # aware, as checked: a naive time is refused here
 
 
 def _grid(start: datetime, end: datetime, interval: Interval) -> _Grid:
@@ -656,7 +655,7 @@ def _block_rows(plans: list[_Host], grid: _Grid, begin: int, stop: int) -> list[
     """Rows of ticks ``begin <= i < stop``, by timestamp then host, gaps left out."""
     index = np.arange(begin, stop, dtype=np.int64)
     t_int = grid.first + index * grid.step
-    stamps = [_EPOCH + timedelta(seconds=s) for s in t_int.tolist()]
+    stamps = [EPOCH + timedelta(seconds=s) for s in t_int.tolist()]
     rows: list[SnapshotRow] = []
     with _gc_paused():
         per_host = []
