@@ -21,8 +21,8 @@ Non-finite numbers
     for a float become ``inf`` and are dropped as well.
 
 The reserved key
-    The top-level key ``"_rollup"`` of a rolled-up row (DESIGN §4) holds its statistics;
-    it is never flattened as metrics nor returned as labels.
+    The top-level key ``"_rollup"`` of a rolled-up row (docs/design.md §4, rolled-up rows)
+    holds its statistics; it is never flattened as metrics nor returned as labels.
 """
 
 from __future__ import annotations

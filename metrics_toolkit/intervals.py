@@ -7,17 +7,28 @@ same string means the same width everywhere.
 A width must divide one day evenly (``1s`` .. ``12h``) or be a whole number of days
 (``1D``, ``7D``), so every width that is stored nests into one day and buckets aligned to
 the Unix epoch line up with UTC midnight.
+
+This module is also the one home of the bucket start (:func:`bucket_start` on datetimes,
+:func:`bucket_start_ticks` on integer epoch ticks, for Python ints and numpy arrays alike)
+and of the time rule under it (:func:`as_utc`: naive means UTC). Every Python caller uses
+them; the SQL forms live in :mod:`metrics_toolkit.rollup.sql` and
+``tests/test_bucket_start.py`` ties each to :func:`bucket_start` on both databases
+(docs/design.md §3, the rollup rule).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, overload
 
 from metrics_toolkit.errors import InvalidInterval
 
 SECONDS_PER_DAY = 86_400
+#: Where every bucket grid starts: the Unix epoch, in UTC.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 # Accepted unit spellings -> seconds. Pandas-style; 'T' is pandas' old alias for minutes.
 _UNITS: dict[str, int] = {
@@ -111,3 +122,52 @@ class Interval:
 def parse_interval(value: str | Interval | timedelta) -> Interval:
     """Parse an interval string such as ``"10s"``, ``"5min"``, ``"1h"`` or ``"1D"``."""
     return Interval.parse(value)
+
+
+def as_utc(moment: datetime | str) -> datetime:
+    """``moment`` as an aware UTC datetime; a naive one is taken to be UTC already.
+
+    Text is read as ISO 8601: SQLite expressions such as ``min(timestamp)`` bypass the
+    column type and return the stored text.
+    """
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is UTC:
+        return moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def epoch_microseconds(moment: datetime) -> int:
+    """Whole microseconds since the Unix epoch (naive datetimes count as UTC)."""
+    return (as_utc(moment) - EPOCH) // _MICROSECOND
+
+
+@overload
+def bucket_start_ticks(ticks: int, width: int) -> int: ...
+@overload
+def bucket_start_ticks(ticks: Any, width: int) -> Any: ...
+def bucket_start_ticks(ticks: Any, width: int) -> Any:
+    """The bucket start of integer epoch ``ticks`` for buckets ``width`` ticks wide.
+
+    The largest multiple of ``width`` at or below ``ticks``: works on a Python int and on a
+    numpy integer array. Python's and numpy's ``%`` take the sign of the divisor, so times
+    before 1970 floor (to the earlier start) as well.
+
+    >>> bucket_start_ticks(299, 300), bucket_start_ticks(300, 300), bucket_start_ticks(-1, 300)
+    (0, 300, -300)
+    """
+    return ticks - ticks % width
+
+
+def bucket_start(moment: datetime, interval: str | Interval | timedelta) -> datetime:
+    """The start of the epoch-aligned bucket ``[start, start + width)`` holding ``moment``.
+
+    In UTC; a naive ``moment`` counts as UTC. A time exactly on a boundary starts a new
+    bucket. Widths of whole days align to UTC midnight (``7D`` buckets start on Thursdays,
+    as 1970-01-01 was one).
+
+    >>> bucket_start(datetime(2026, 1, 5, 12, 34, 56, tzinfo=UTC), "5min")
+    datetime.datetime(2026, 1, 5, 12, 30, tzinfo=datetime.timezone.utc)
+    """
+    width_us = Interval.parse(interval).seconds * 1_000_000
+    return EPOCH + timedelta(microseconds=bucket_start_ticks(epoch_microseconds(moment), width_us))

@@ -50,7 +50,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,7 +61,7 @@ from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit.errors import MetricsToolkitError
-from metrics_toolkit.signals import on_stop_signal
+from metrics_toolkit.signals import StopFlag, on_stop_signal
 from metrics_toolkit.store.job_specs import JobSpec
 
 # The job runners import the daemon, archive and report stacks where they run them:
@@ -331,37 +331,24 @@ def _one_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-class _StopFlag:
-    """Set by a signal handler: a plain attribute, no lock (a handler must not take one)."""
-
-    def __init__(self) -> None:
-        self.set = False
-
-
-@contextlib.contextmanager
-def _signals(stop: _StopFlag) -> Iterator[None]:
-    """SIGTERM/SIGINT set ``stop``; a second one gets the default behaviour back."""
-
-    def request_stop() -> None:
-        stop.set = True
-
-    with on_stop_signal(request_stop, "Received %s: stopping after the running jobs", log):
-        yield
-
-
 def serve(schedule: Schedule, *, until: Callable[[], bool] | None = None) -> None:
     """Run ``schedule`` until SIGTERM/SIGINT (or ``until()`` is true), then stop cleanly.
 
     Main thread only (signal handlers).
     """
-    stop = _StopFlag()
-    with _signals(stop):
-        schedule.start()
-        try:
-            while not stop.set and not (until is not None and until()):
-                time.sleep(0.2)  # a signal interrupts the sleep; the handler runs at once
-        finally:
-            schedule.stop(wait=True)
+    stop = StopFlag()
+    message = "Received %s: stopping after the running jobs"
+    try:
+        with on_stop_signal(stop.set, message, log):
+            schedule.start()
+            try:
+                # A signal wakes the wait at once; ``until`` is polled every 0.2 s.
+                while not stop.wait(0.2) and not (until is not None and until()):
+                    pass
+            finally:
+                schedule.stop(wait=True)
+    finally:
+        stop.close()
     log.info("Scheduler stopped")
 
 

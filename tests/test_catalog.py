@@ -23,7 +23,7 @@ from metrics_toolkit.catalog import (
 from metrics_toolkit.collect.collectors import COLLECTORS, Collector
 from metrics_toolkit.collect.generator import generate_history
 
-# Units each leaf-name suffix implies (the naming rule of DESIGN.md §2).
+# Units each leaf-name suffix implies (the naming rule of docs/design.md §2, snapshots).
 SUFFIX_UNITS = {
     "_bytes_per_s": "bytes/s",
     "_per_s": "1/s",

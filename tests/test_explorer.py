@@ -409,7 +409,7 @@ def test_p95_needs_raw_rows_within_the_limit(engine: Engine, stored: list[Any]) 
     assert rolled.notes  # the frame says that part is coarser than 10min
     # One point per hour in the rolled-up part is not a gap; db-1's missing hour still is.
     assert rolled.gaps == [Gap(GAP[0], GAP[1], "db-1")]
-    # The explorer's numbers do not change when the data is rolled up (DESIGN §3)
+    # The explorer's numbers do not change when the data is rolled up (docs/design.md §3)
     assert rolled.summary.loc["cpu.usage_percent", "mean"] == pytest.approx(raw_mean, rel=1e-12)
 
 

@@ -13,15 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from metrics_toolkit import documents
+from metrics_toolkit import documents, intervals
 from metrics_toolkit.documents import flatten
 from metrics_toolkit.errors import InvalidInterval, InvalidSnapshot, MetricsToolkitError
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, bucket_start
 from metrics_toolkit.rollup import arrays as rollup_arrays
 from metrics_toolkit.rollup import rule as rollup
 from metrics_toolkit.rollup.frame import bucket_starts, resample_stats, stats_frame
 from metrics_toolkit.rollup.output import coverage, finalize, to_snapshot_docs
-from metrics_toolkit.rollup.rule import Row, bucket_start, epoch_seconds, rollup_rows, row_stats
+from metrics_toolkit.rollup.rule import Row, epoch_seconds, rollup_rows, row_stats
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # a Monday, on every boundary up to 1D
 
@@ -488,7 +488,7 @@ def test_empty_and_leafless_inputs() -> None:
     assert resample_stats(empty, "1h").empty and finalize(empty).empty
 
 
-@pytest.mark.parametrize("module", [documents, rollup, rollup_arrays])
+@pytest.mark.parametrize("module", [documents, intervals, rollup, rollup_arrays])
 def test_docstring_examples_run(module: ModuleType) -> None:
     failed, attempted = doctest.testmod(module)
     assert attempted > 0 and failed == 0

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from metrics_toolkit.documents import flatten
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, bucket_start
 from metrics_toolkit.rollup.frame import resample_stats, stats_frame
 from metrics_toolkit.rollup.output import finalize, to_snapshot_docs
-from metrics_toolkit.rollup.rule import Row, bucket_start, epoch_seconds, rollup_rows
+from metrics_toolkit.rollup.rule import Row, epoch_seconds, rollup_rows
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 LAWS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -51,10 +51,10 @@ from sqlalchemy import Connection, bindparam, text
 from metrics_toolkit import catalog
 from metrics_toolkit.archive.store import BASE_COLUMNS, BASE_FIELDS
 from metrics_toolkit.documents import ROLLUP_KEY, escape_key, strip_metrics
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import EPOCH, Interval, bucket_start_ticks
 from metrics_toolkit.rollup.docs import gauge_documents
 from metrics_toolkit.rollup.frame import resample_stats
-from metrics_toolkit.rollup.rule import EPOCH, KindOf, Row
+from metrics_toolkit.rollup.rule import KindOf, Row
 from metrics_toolkit.store.models import MetricsSnapshot
 from metrics_toolkit.store.sqltypes import UTCDateTime
 
@@ -105,8 +105,7 @@ class RawChunk:
         return pd.Categorical(self.hosts), pd.Categorical(self.metric_types)
 
     def _bucket_micros(self, interval: Interval) -> IntArray:
-        width = interval.seconds * 1_000_000
-        out: IntArray = self.micros - self.micros % width
+        out: IntArray = bucket_start_ticks(self.micros, interval.seconds * 1_000_000)
         return out
 
     def rollups(self, interval: str | Interval) -> list[Row]:

@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from metrics_toolkit.intervals import SECONDS_PER_DAY, Interval
-from metrics_toolkit.rollup.rule import bucket_start
+from metrics_toolkit.intervals import SECONDS_PER_DAY, Interval, bucket_start
 from metrics_toolkit.store.models import validate_policy_values
 
 

@@ -1,4 +1,4 @@
-"""The archive runner: apply the active ArchivePolicy, crash-safely (DESIGN §4).
+"""The archive runner: apply the active ArchivePolicy, crash-safely (docs/design.md §4).
 
 ``run_archive(engine, now=...)`` works through the policy's timeline in chunks of whole
 buckets (one UTC day, or one bucket when the interval is wider), oldest first:
@@ -64,18 +64,17 @@ from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore, is_url
 from metrics_toolkit.documents import ROLLUP_KEY, flatten, shadowed
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.faults import FaultPoints
-from metrics_toolkit.intervals import Interval
-from metrics_toolkit.rollup.rule import Row, bucket_start, host_of, rollup_rows
+from metrics_toolkit.intervals import Interval, as_utc, bucket_start
+from metrics_toolkit.rollup.rule import Row, host_of, rollup_rows
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.locks import exclusive
 from metrics_toolkit.store.models import (
     SNAPSHOT_ROLLUP_SQL,
     ArchiveFile,
-    ArchivePolicy,
     ArchiveRun,
     MetricsSnapshot,
 )
-from metrics_toolkit.store.policies import get_active_policy
+from metrics_toolkit.store.policies import PolicySettings, get_active_policy
 
 FAULT_ENV = "METRICS_TOOLKIT_ARCHIVE_FAULT"
 ID_BATCH = 5000
@@ -135,31 +134,14 @@ _fault = FaultPoints(FAULT_ENV).hit
 
 
 def _utc_now(now: datetime | None) -> datetime:
-    if now is None:
-        return datetime.now(UTC)
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    return datetime.now(UTC) if now is None else as_utc(now)
 
 
 def policy_plan(session: Session, now: datetime | None = None) -> Plan:
     """The active policy's plan at ``now``; an invalid policy raises before anything runs."""
     policy = get_active_policy(session=session)
     assert policy is not None
-    return plan(
-        now=_utc_now(now),
-        retention_days=policy.retention_days,
-        downsample_after_days=policy.downsample_after_days,
-        downsample_interval=policy.downsample_interval,
-        archive_enabled=policy.archive_enabled,
-    )
-
-
-def _policy_dict(policy: ArchivePolicy) -> dict[str, Any]:
-    return {
-        "retention_days": policy.retention_days,
-        "downsample_after_days": policy.downsample_after_days,
-        "downsample_interval": policy.downsample_interval,
-        "archive_enabled": policy.archive_enabled,
-    }
+    return plan(now=_utc_now(now), **PolicySettings.of(policy).settings())
 
 
 def _oldest(session: Session) -> datetime | None:
@@ -283,7 +265,7 @@ def run_archive(
             the_plan = policy_plan(session, now)
             policy = get_active_policy(session=session)
             assert policy is not None
-            policy_values = _policy_dict(policy)
+            policy_values = PolicySettings.of(policy).settings()
             store = ArchiveStore(archive_root(session, archive_path))
             session.commit()
         result = RunResult(None, the_plan, "running")

@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-import select
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,7 +51,7 @@ from metrics_toolkit.errors import (
     SpoolError,
 )
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.signals import on_stop_signal
+from metrics_toolkit.signals import StopFlag, on_stop_signal
 from metrics_toolkit.store import config_keys
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.db import (
@@ -233,41 +231,6 @@ class DaemonStats:
     outages: int = 0
 
 
-class _StopFlag:
-    """A stop request that a signal handler can raise safely and that wakes a sleeper.
-
-    ``threading.Event.set`` takes a lock, which a signal handler must not do while the main
-    thread may hold it; this sets a flag and writes one byte to a pipe instead.
-    """
-
-    def __init__(self) -> None:
-        self._read, self._write = os.pipe()
-        self._descriptors: tuple[int, ...] = (self._read, self._write)
-        os.set_blocking(self._write, False)
-        self._set = False
-
-    def set(self) -> None:
-        self._set = True
-        with suppress(OSError):  # a full or closed pipe: the flag is enough
-            os.write(self._write, b"\0")
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def wait(self, timeout: float) -> bool:
-        """Sleep up to ``timeout`` seconds or until set; True when set."""
-        if not self._set:
-            with suppress(OSError, ValueError):
-                select.select([self._read], [], [], max(0.0, timeout))
-        return self._set
-
-    def close(self) -> None:
-        descriptors, self._descriptors = self._descriptors, ()
-        for descriptor in descriptors:
-            with suppress(OSError):
-                os.close(descriptor)
-
-
 def next_grid_point(now: float, interval: Interval) -> float:
     """The first multiple of the interval (seconds since the Unix epoch) at or after ``now``."""
     return math.ceil(now / interval.seconds) * interval.seconds
@@ -301,7 +264,7 @@ class CollectionDaemon:
             self.spool.close()
             self._lock.release()
             raise
-        self._stop = _StopFlag()
+        self._stop = StopFlag()
         self._url = mask_url(self.engine.url)
         self._schema_ready = False
         self._retry_at = 0.0  # time.monotonic() of the next database attempt

@@ -38,7 +38,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -46,14 +46,13 @@ import numpy as np
 import numpy.typing as npt
 
 from metrics_toolkit.errors import InvalidArgument
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import EPOCH, Interval, epoch_microseconds
 
 SnapshotRow = tuple[datetime, str, dict[str, Any]]
 METRIC_TYPE = "aggregated"
 ROLES = ("web", "db", "cache", "worker")
 
 Floats = npt.NDArray[np.float64]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _GIB = 1024**3
 _DIGITS = 3
 # Documents computed together (~40 MB of Python objects). Tied to the host count, not to
@@ -205,7 +204,7 @@ def _epoch_us(moment: datetime, name: str) -> int:
     if not isinstance(moment, datetime) or moment.tzinfo is None:
         msg = f"{name} must be a timezone-aware datetime, e.g. datetime(2026, 1, 5, tzinfo=UTC)."
         raise InvalidArgument(msg)
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    return epoch_microseconds(moment)  # aware, as checked: a naive time is refused here
 
 
 def _grid(start: datetime, end: datetime, interval: Interval) -> _Grid:
@@ -320,34 +319,114 @@ def _inside(t: Floats, start: float, length: float) -> npt.NDArray[np.bool_]:
 # Metrics of one host over one block of ticks: {dotted path: column}
 
 
+@dataclass(frozen=True)
+class _Drivers:
+    """What every subsystem's columns follow: the ticks, the day's activity and the bursts."""
+
+    t_int: npt.NDArray[np.int64]
+    t: Floats
+    noise: _Noise
+    hour: Floats
+    activity: Floats  # 0 at night and on weekend nights, 1 at a weekday's peak
+    burst: Floats  # short CPU bursts (percentage points), shared by CPU, disk I/O and network
+
+    @property
+    def n(self) -> int:
+        return len(self.t)
+
+
+@dataclass(frozen=True)
+class _Cpu:
+    """The CPU figures the process counts follow too."""
+
+    busy: Floats
+    busy_smooth: Floats
+    iowait: Floats
+    load_noise: Floats
+
+
+_CPUS = 2
+
+
+def _r(values: Floats) -> list[float]:
+    rounded: list[float] = np.round(values, _DIGITS).tolist()
+    return rounded
+
+
+def _i(values: npt.NDArray[Any]) -> list[int]:
+    whole: list[int] = np.asarray(values, dtype=np.int64).tolist()
+    return whole
+
+
+def _const(value: Any, n: int) -> list[Any]:
+    return [value] * n
+
+
 def _columns(host: _Host, grid: _Grid, t_int: npt.NDArray[np.int64]) -> _Columns:
+    """One host's document columns over a block of ticks, with its top-process lists."""
+    drivers = _drivers(host, t_int)
+    cpu_cols, cpu = _cpu_columns(host, drivers)
+    memory_cols, mem_used, mem_total = _memory_columns(host, drivers)
+    disk_cols, filling = _disk_columns(host, grid, drivers)
+    cols: dict[str, Any] = {"host": _const(host.name, drivers.n)}
+    cols |= cpu_cols | memory_cols | disk_cols | _io_network_columns(host, drivers, filling)
+    cols |= _process_columns(host, drivers, cpu) | _system_columns(host, grid, drivers)
+    top_at = np.flatnonzero(t_int % _TOP_EVERY == 0)
+    tops = _top_cpu(host, (cpu.busy * _CPUS)[top_at], _Noise(host.salt, t_int[top_at]))
+    tops |= _top_memory(host, mem_used[top_at], mem_total)
+    return cols, top_at, tops
+
+
+def _drivers(host: _Host, t_int: npt.NDArray[np.int64]) -> _Drivers:
     role, noise = host.role, _Noise(host.salt, t_int)
     t = t_int.astype(np.float64)
-    n = len(t)
-    cpus = 2
     hour = (t % 86_400) / 3600.0
     weekday = (t_int // 86_400 + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
     week = np.where(weekday >= 5, 0.55, 1.0)
     daily = 0.5 - 0.5 * np.cos(2 * math.pi * (hour - role.peak_hour + 12) / 24)
-    activity = daily * week  # 0 at night and on weekend nights, 1 at a weekday's peak
     burst = np.where(noise.uniform(1, 300) < 0.03, 10 + 25 * noise.uniform(2, 300), 0.0)
-    spike_at, spike_len, spike_extra = host.spike
-    spike = np.where(_inside(t, spike_at, spike_len), spike_extra, 0.0)
+    return _Drivers(t_int, t, noise, hour, daily * week, burst)
 
-    # cpu: busy share, then its split; idle + iowait + busy == 100
-    busy_smooth = role.cpu_base + role.cpu_amp * activity + 5 * noise.smooth(3, 1800)
-    busy = np.clip(busy_smooth + 2.5 * noise.gauss(4) + burst + spike, 0.5, 99.5)
+
+def _cpu_columns(host: _Host, d: _Drivers) -> tuple[dict[str, Any], _Cpu]:
+    """The busy share, then its split: idle + iowait + busy == 100."""
+    role, noise, cpus = host.role, d.noise, _CPUS
+    spike_at, spike_len, spike_extra = host.spike
+    spike = np.where(_inside(d.t, spike_at, spike_len), spike_extra, 0.0)
+    busy_smooth = role.cpu_base + role.cpu_amp * d.activity + 5 * noise.smooth(3, 1800)
+    busy = np.clip(busy_smooth + 2.5 * noise.gauss(4) + d.burst + spike, 0.5, 99.5)
     iowait = np.clip(0.3 + 1.2 * np.abs(noise.gauss(5)) + 0.03 * busy, 0.0, 100.0 - busy)
     idle = 100.0 - busy - iowait
     spread = 6 * noise.gauss(6)
     load_noise = 1 + 0.15 * noise.gauss(7)
+    cols = {
+        "cpu.usage_percent": _r(busy),
+        "cpu.user_percent": _r(busy * 0.72),
+        "cpu.system_percent": _r(busy * 0.21),
+        "cpu.iowait_percent": _r(iowait),
+        "cpu.steal_percent": _r(busy * 0.02),
+        "cpu.idle_percent": _r(idle),
+        "cpu.logical_count": _const(cpus, d.n),
+        "cpu.load1": _r(np.maximum(0, busy / 100 * cpus * load_noise)),
+        "cpu.load5": _r(np.maximum(0, busy_smooth / 100 * cpus)),
+        "cpu.load15": _r(np.maximum(0, (role.cpu_base + role.cpu_amp * d.activity) / 100 * cpus)),
+        "cpu.ctx_switches_per_s": _r((900 + 60 * busy * cpus) * load_noise),
+        "cpu.interrupts_per_s": _r((500 + 35 * busy * cpus) * load_noise),
+        "cpu.per_cpu.0.usage_percent": _r(np.clip(busy + spread, 0, 100)),
+        "cpu.per_cpu.1.usage_percent": _r(np.clip(busy - spread, 0, 100)),
+    }
+    return cols, _Cpu(busy, busy_smooth, iowait, load_noise)
 
-    # memory: used follows the day, plus a leak that grows until its restart
+
+def _memory_columns(host: _Host, d: _Drivers) -> tuple[dict[str, Any], npt.NDArray[np.int64], int]:
+    """Memory used follows the day, plus a leak that grows until its restart; swap follows
+    the memory pressure. Returns the columns, the bytes used and the total."""
+    role, noise = host.role, d.noise
     leak_at, leak_len, leak_size = host.leak
-    leaking = _inside(t, leak_at, leak_len)
-    leak = np.where(leaking, leak_size * _ramp(t, leak_at, leak_len), 0.0)
+    leaking = _inside(d.t, leak_at, leak_len)
+    leak = np.where(leaking, leak_size * _ramp(d.t, leak_at, leak_len), 0.0)
     mem_total = role.mem_gib * _GIB
-    mem_frac = role.mem_base + 0.08 * activity + 0.03 * noise.smooth(8, 3600) + leak
+    mem_frac = role.mem_base + 0.08 * d.activity + 0.03 * noise.smooth(8, 3600) + leak
     mem_frac = np.clip(mem_frac + 0.004 * noise.gauss(9), 0.05, 0.97)
     mem_used = (mem_frac * mem_total).astype(np.int64)
     mem_avail = mem_total - mem_used
@@ -356,144 +435,130 @@ def _columns(host: _Host, grid: _Grid, t_int: npt.NDArray[np.int64]) -> _Columns
     swap_used = (swap_total * np.clip(0.01 + 0.6 * pressure, 0, 0.95)).astype(np.int64)
     swapping = pressure > 0
     swap_in, swap_out = noise.uniform(27), noise.uniform(28)
+    cols = {
+        "memory.total_bytes": _const(mem_total, d.n),
+        "memory.available_bytes": _i(mem_avail),
+        "memory.used_bytes": _i(mem_used),
+        "memory.usage_percent": _r(mem_used / mem_total * 100),
+        "memory.cached_bytes": _i(mem_avail * (0.45 + 0.1 * noise.smooth(26, 7200))),
+        "memory.buffers_bytes": _i(mem_avail * 0.03),
+        "swap.total_bytes": _const(swap_total, d.n),
+        "swap.used_bytes": _i(swap_used),
+        "swap.usage_percent": _r(swap_used / swap_total * 100),
+        "swap.swapped_in_bytes_per_s": _r(np.where(swapping, pressure * 2e6 * swap_in, 0)),
+        "swap.swapped_out_bytes_per_s": _r(np.where(swapping, pressure * 4e6 * swap_out, 0)),
+    }
+    return cols, mem_used, mem_total
 
-    # disks: / grows a little each day (logs, rotated at midnight); /data grows and fills up
-    pos = (t - grid.first) / max(1, grid.span)
+
+def _disk_columns(
+    host: _Host, grid: _Grid, d: _Drivers
+) -> tuple[dict[str, Any], npt.NDArray[np.bool_]]:
+    """/ grows a little each day (logs, rotated at midnight); /data grows and fills up.
+
+    Returns the columns and where /data is filling (the disk writes follow it)."""
+    role, noise = host.role, d.noise
+    pos = (d.t - grid.first) / max(1, grid.span)
     root_total = 50 * _GIB
-    root_frac = 0.32 + 0.04 * (hour / 24) + 0.01 * noise.smooth(10, 21_600)
+    root_frac = 0.32 + 0.04 * (d.hour / 24) + 0.01 * noise.smooth(10, 21_600)
     root_used = (root_total * root_frac).astype(np.int64)
     data_total = role.data_gib * _GIB
     fill_at, fill_len, fill_size = host.fill
-    data_frac = role.data_start + host.data_growth * pos + fill_size * _ramp(t, fill_at, fill_len)
+    data_frac = role.data_start + host.data_growth * pos + fill_size * _ramp(d.t, fill_at, fill_len)
     data_used = (data_total * np.clip(data_frac, 0.0, 0.99)).astype(np.int64)
-    filling = _inside(t, fill_at, fill_len)
+    cols: dict[str, Any] = {
+        "disk.total_bytes": _const(root_total + data_total, d.n),
+        "disk.used_bytes": _i(root_used + data_used),
+        "disk.free_bytes": _i(root_total + data_total - root_used - data_used),
+        "disk.usage_percent": _r((root_used + data_used) / (root_total + data_total) * 100),
+        "disk.max_usage_percent": _r(
+            np.maximum(root_used / root_total, data_used / data_total) * 100
+        ),
+    }
+    mounts = {"/": (root_total, root_used), "/data": (data_total, data_used)}
+    for mount, (size, used) in mounts.items():
+        prefix = f"disk.mounts.{mount}"
+        cols[f"{prefix}.total_bytes"] = _const(size, d.n)
+        cols[f"{prefix}.used_bytes"] = _i(used)
+        cols[f"{prefix}.free_bytes"] = _i(size - used)
+        cols[f"{prefix}.usage_percent"] = _r(used / size * 100)
+    return cols, _inside(d.t, fill_at, fill_len)
 
-    # disk I/O on vda
-    io_level = 0.15 + activity + 0.3 * noise.smooth(11, 900) + burst / 20
+
+def _io_network_columns(host: _Host, d: _Drivers, filling: npt.NDArray[np.bool_]) -> dict[str, Any]:
+    """Disk I/O on vda and traffic on eth0; one disk and one interface, so the totals are
+    theirs (the same lists, shared read-only)."""
+    role, noise = host.role, d.noise
+    io_level = 0.15 + d.activity + 0.3 * noise.smooth(11, 900) + d.burst / 20
     write_b = np.abs(2.5e6 * io_level * (1 + 0.3 * noise.gauss(12))) + np.where(filling, 3e7, 0.0)
     read_b = np.abs(1.5e6 * io_level * (1 + 0.3 * noise.gauss(13)))
     write_ops = write_b / (24_000 + 8_000 * noise.uniform(14))
     read_ops = read_b / (16_000 + 8_000 * noise.uniform(15))
     disk_busy = np.clip((read_b + write_b) / 2e6 + 0.5 * np.abs(noise.gauss(16)), 0, 100)
-
-    # network on eth0
     burst_at, burst_len, burst_factor = host.burst
-    boost = np.where(_inside(t, burst_at, burst_len), burst_factor, 1.0) + burst / 15
+    boost = np.where(_inside(d.t, burst_at, burst_len), burst_factor, 1.0) + d.burst / 15
     recv = np.abs(
-        role.net_bytes * (0.08 + activity) * (1 + 0.2 * noise.smooth(17, 1200)) * boost
+        role.net_bytes * (0.08 + d.activity) * (1 + 0.2 * noise.smooth(17, 1200)) * boost
         * (1 + 0.1 * noise.gauss(18))
     )  # fmt: skip
     sent = np.abs(recv * role.sent_ratio * (1 + 0.1 * noise.gauss(19)))
     errors = np.where(noise.uniform(20) < 0.001, 1 + 3 * noise.uniform(21), 0.0)
     drops = np.where(noise.uniform(22) < 0.004 * boost, 1 + 20 * noise.uniform(23), 0.0)
-
-    # processes
-    running = np.maximum(1, np.rint(busy / 100 * cpus * load_noise)).astype(np.int64)
-    zombie = (noise.uniform(24, 600) < 0.05).astype(np.int64)
-    disk_sleep = (iowait > 3).astype(np.int64)
-    idle_procs = np.full(n, 40 + host.index % 7, dtype=np.int64)
-    total = (role.procs + 8 * noise.smooth(25, 3600) + busy / 10).astype(np.int64) + zombie
-    sleeping = total - running - zombie - disk_sleep - idle_procs
-
-    # system: the host reboots during its collection gap
-    gap_at, gap_len = host.gap
-    boot = np.full(n, host.boot)
-    if gap_len:
-        gap_end = grid.first + (gap_at + gap_len) * grid.step
-        boot[t >= gap_end] = gap_end - 45.0
-
-    def r(values: Floats) -> list[float]:
-        rounded: list[float] = np.round(values, _DIGITS).tolist()
-        return rounded
-
-    def i(values: npt.NDArray[Any]) -> list[int]:
-        whole: list[int] = np.asarray(values, dtype=np.int64).tolist()
-        return whole
-
-    def const(value: Any) -> list[Any]:
-        return [value] * n
-
-    mounts = {"/": (root_total, root_used), "/data": (data_total, data_used)}
-    cols: dict[str, Any] = {
-        "host": const(host.name),
-        "cpu.usage_percent": r(busy),
-        "cpu.user_percent": r(busy * 0.72),
-        "cpu.system_percent": r(busy * 0.21),
-        "cpu.iowait_percent": r(iowait),
-        "cpu.steal_percent": r(busy * 0.02),
-        "cpu.idle_percent": r(idle),
-        "cpu.logical_count": const(cpus),
-        "cpu.load1": r(np.maximum(0, busy / 100 * cpus * load_noise)),
-        "cpu.load5": r(np.maximum(0, busy_smooth / 100 * cpus)),
-        "cpu.load15": r(np.maximum(0, (role.cpu_base + role.cpu_amp * activity) / 100 * cpus)),
-        "cpu.ctx_switches_per_s": r((900 + 60 * busy * cpus) * load_noise),
-        "cpu.interrupts_per_s": r((500 + 35 * busy * cpus) * load_noise),
-        "cpu.per_cpu.0.usage_percent": r(np.clip(busy + spread, 0, 100)),
-        "cpu.per_cpu.1.usage_percent": r(np.clip(busy - spread, 0, 100)),
-        "memory.total_bytes": const(mem_total),
-        "memory.available_bytes": i(mem_avail),
-        "memory.used_bytes": i(mem_used),
-        "memory.usage_percent": r(mem_used / mem_total * 100),
-        "memory.cached_bytes": i(mem_avail * (0.45 + 0.1 * noise.smooth(26, 7200))),
-        "memory.buffers_bytes": i(mem_avail * 0.03),
-        "swap.total_bytes": const(swap_total),
-        "swap.used_bytes": i(swap_used),
-        "swap.usage_percent": r(swap_used / swap_total * 100),
-        "swap.swapped_in_bytes_per_s": r(np.where(swapping, pressure * 2e6 * swap_in, 0)),
-        "swap.swapped_out_bytes_per_s": r(np.where(swapping, pressure * 4e6 * swap_out, 0)),
-        "disk.total_bytes": const(root_total + data_total),
-        "disk.used_bytes": i(root_used + data_used),
-        "disk.free_bytes": i(root_total + data_total - root_used - data_used),
-        "disk.usage_percent": r((root_used + data_used) / (root_total + data_total) * 100),
-        "disk.max_usage_percent": r(
-            np.maximum(root_used / root_total, data_used / data_total) * 100
-        ),
-    }  # fmt: skip
-    for mount, (size, used) in mounts.items():
-        prefix = f"disk.mounts.{mount}"
-        cols[f"{prefix}.total_bytes"] = const(size)
-        cols[f"{prefix}.used_bytes"] = i(used)
-        cols[f"{prefix}.free_bytes"] = i(size - used)
-        cols[f"{prefix}.usage_percent"] = r(used / size * 100)
     io = {
-        "read_bytes_per_s": r(read_b),
-        "write_bytes_per_s": r(write_b),
-        "read_ops_per_s": r(read_ops),
-        "write_ops_per_s": r(write_ops),
-        "busy_percent": r(disk_busy),
+        "read_bytes_per_s": _r(read_b),
+        "write_bytes_per_s": _r(write_b),
+        "read_ops_per_s": _r(read_ops),
+        "write_ops_per_s": _r(write_ops),
+        "busy_percent": _r(disk_busy),
     }
     net = {
-        "bytes_sent_per_s": r(sent),
-        "bytes_recv_per_s": r(recv),
-        "packets_sent_per_s": r(sent / 900),
-        "packets_recv_per_s": r(recv / 1100),
-        "errors_in_per_s": r(errors),
-        "errors_out_per_s": const(0.0),
-        "drops_in_per_s": r(drops),
-        "drops_out_per_s": const(0.0),
+        "bytes_sent_per_s": _r(sent),
+        "bytes_recv_per_s": _r(recv),
+        "packets_sent_per_s": _r(sent / 900),
+        "packets_recv_per_s": _r(recv / 1100),
+        "errors_in_per_s": _r(errors),
+        "errors_out_per_s": _const(0.0, d.n),
+        "drops_in_per_s": _r(drops),
+        "drops_out_per_s": _const(0.0, d.n),
     }
-    # one disk and one interface: the totals are theirs (same lists, shared read-only)
+    cols: dict[str, Any] = {}
     for leaf, values in io.items():
         cols[f"diskio.{leaf}"] = cols[f"diskio.disks.vda.{leaf}"] = values
     for leaf, values in net.items():
         cols[f"network.{leaf}"] = cols[f"network.interfaces.eth0.{leaf}"] = values
-    cols |= {
-        "processes.total_count": i(total),
-        "processes.running_count": i(running),
-        "processes.sleeping_count": i(sleeping),
-        "processes.disk_sleep_count": i(disk_sleep),
-        "processes.stopped_count": const(0),
-        "processes.zombie_count": i(zombie),
-        "processes.idle_count": i(idle_procs),
-        "processes.other_count": const(0),
-        "processes.threads_count": i(total * 3 + 4 * busy.astype(np.int64)),
-        "system.uptime_seconds": r(t - boot),
-        "system.boot_time_seconds": r(boot),
+    return cols
+
+
+def _process_columns(host: _Host, d: _Drivers, cpu: _Cpu) -> dict[str, Any]:
+    noise = d.noise
+    running = np.maximum(1, np.rint(cpu.busy / 100 * _CPUS * cpu.load_noise)).astype(np.int64)
+    zombie = (noise.uniform(24, 600) < 0.05).astype(np.int64)
+    disk_sleep = (cpu.iowait > 3).astype(np.int64)
+    idle_procs = np.full(d.n, 40 + host.index % 7, dtype=np.int64)
+    total = (host.role.procs + 8 * noise.smooth(25, 3600) + cpu.busy / 10).astype(np.int64)
+    total += zombie
+    sleeping = total - running - zombie - disk_sleep - idle_procs
+    return {
+        "processes.total_count": _i(total),
+        "processes.running_count": _i(running),
+        "processes.sleeping_count": _i(sleeping),
+        "processes.disk_sleep_count": _i(disk_sleep),
+        "processes.stopped_count": _const(0, d.n),
+        "processes.zombie_count": _i(zombie),
+        "processes.idle_count": _i(idle_procs),
+        "processes.other_count": _const(0, d.n),
+        "processes.threads_count": _i(total * 3 + 4 * cpu.busy.astype(np.int64)),
     }
-    top_at = np.flatnonzero(t_int % _TOP_EVERY == 0)
-    tops = _top_cpu(host, (busy * cpus)[top_at], _Noise(host.salt, t_int[top_at]))
-    tops |= _top_memory(host, mem_used[top_at], mem_total)
-    return cols, top_at, tops
+
+
+def _system_columns(host: _Host, grid: _Grid, d: _Drivers) -> dict[str, Any]:
+    """Uptime and boot time: the host reboots during its collection gap."""
+    gap_at, gap_len = host.gap
+    boot = np.full(d.n, host.boot)
+    if gap_len:
+        gap_end = grid.first + (gap_at + gap_len) * grid.step
+        boot[d.t >= gap_end] = gap_end - 45.0
+    return {"system.uptime_seconds": _r(d.t - boot), "system.boot_time_seconds": _r(boot)}
 
 
 def _top_cpu(host: _Host, busy_cores: Floats, noise: _Noise) -> dict[str, Any]:
@@ -590,7 +655,7 @@ def _block_rows(plans: list[_Host], grid: _Grid, begin: int, stop: int) -> list[
     """Rows of ticks ``begin <= i < stop``, by timestamp then host, gaps left out."""
     index = np.arange(begin, stop, dtype=np.int64)
     t_int = grid.first + index * grid.step
-    stamps = [_EPOCH + timedelta(seconds=s) for s in t_int.tolist()]
+    stamps = [EPOCH + timedelta(seconds=s) for s in t_int.tolist()]
     rows: list[SnapshotRow] = []
     with _gc_paused():
         per_host = []

@@ -1,5 +1,8 @@
 """The explorer's admin page as plain functions: policy, archive dry run, config, users.
 
+``read_policy`` is :func:`metrics_toolkit.store.policies.read_policy` (the default policy is
+stored when there is none).
+
 Each function opens its own short transaction on ``engine``; validation errors are the
 library's (:class:`~metrics_toolkit.errors.InvalidPolicy`,
 :class:`~metrics_toolkit.errors.ConfigError`), raised before anything is written.
@@ -8,7 +11,6 @@ library's (:class:`~metrics_toolkit.errors.InvalidPolicy`,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,39 +21,9 @@ from metrics_toolkit.archive.runner import dry_run
 from metrics_toolkit.store.config import list_config, parse_value, set_config
 from metrics_toolkit.store.config_keys import KEYS
 from metrics_toolkit.store.db import session_scope
-from metrics_toolkit.store.policies import get_active_policy, update_policy
+from metrics_toolkit.store.policies import PolicySettings, update_policy
+from metrics_toolkit.store.policies import read_policy as read_policy
 from metrics_toolkit.store.users import list_users
-
-
-@dataclass(frozen=True)
-class PolicyValues:
-    """The active archive policy, detached from its session."""
-
-    retention_days: int
-    downsample_after_days: int
-    downsample_interval: str
-    archive_enabled: bool
-    last_archive_run: datetime | None
-    updated_at: datetime | None
-
-
-def _values(policy: Any) -> PolicyValues:
-    return PolicyValues(
-        policy.retention_days,
-        policy.downsample_after_days,
-        policy.downsample_interval,
-        policy.archive_enabled,
-        policy.last_archive_run,
-        policy.updated_at,
-    )
-
-
-def read_policy(engine: Engine) -> PolicyValues:
-    """The active policy (the default one is created and stored when there is none)."""
-    with session_scope(engine) as session:
-        policy = get_active_policy(session=session)
-        assert policy is not None
-        return _values(policy)
 
 
 def save_policy(
@@ -61,7 +33,7 @@ def save_policy(
     downsample_after_days: int,
     downsample_interval: str,
     archive_enabled: bool,
-) -> PolicyValues:
+) -> PolicySettings:
     """Validate and store the policy; :class:`InvalidPolicy` lists every problem found."""
     with session_scope(engine) as session:
         policy = update_policy(
@@ -71,7 +43,7 @@ def save_policy(
             downsample_interval=downsample_interval.strip(),
             archive_enabled=bool(archive_enabled),
         )
-        return _values(policy)
+        return PolicySettings.of(policy)
 
 
 def plan_table(

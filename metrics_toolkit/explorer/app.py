@@ -82,7 +82,7 @@ def hosts_of(_engine: Engine, url: str, start: datetime, end: datetime) -> list[
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def metrics_of(_engine: Engine, url: str, host: str | None) -> list[MetricInfo]:
+def metric_infos(_engine: Engine, url: str, host: str | None) -> list[MetricInfo]:
     return list_metrics(_engine, host=host)
 
 
@@ -204,7 +204,7 @@ def sidebar_query(engine: Engine, url: str, span: tuple[datetime, datetime]) -> 
         help="Empty: every host pooled into the same buckets. Several: one line per host.",
     )
 
-    infos = metrics_of(engine, url, hosts[0] if len(hosts) == 1 else None)
+    infos = metric_infos(engine, url, hosts[0] if len(hosts) == 1 else None)
     by_path = {info.path: info for info in infos}
     if "metrics" not in st.session_state:
         st.session_state["metrics"] = default_metrics(infos)

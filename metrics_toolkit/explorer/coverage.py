@@ -1,6 +1,6 @@
 """Which part of a range is rolled up (and to what width), and where collection has gaps.
 
-Coverage is data (DESIGN §3): a bucket with no samples is a gap, never silently bridged.
+Coverage is data (docs/design.md §3): a bucket with no samples is a gap, never silently bridged.
 A part stored rolled up to a width coarser than the view holds one point per stored
 bucket, which is not a gap; :func:`find_gaps` knows the difference from the rolled-up
 parts :func:`rolled_up_parts` finds.

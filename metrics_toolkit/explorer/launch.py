@@ -20,7 +20,7 @@ def app_path() -> Path:
 def require_streamlit() -> None:
     """Raise a clear error when Streamlit is not installed."""
     if importlib.util.find_spec("streamlit") is None:
-        msg = "The explorer needs Streamlit: pip install 'metrics-toolkit[ui]'."
+        msg = "The explorer needs Streamlit (a metrics-toolkit dependency): pip install streamlit."
         raise MetricsToolkitError(msg)
 
 

@@ -14,8 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from metrics_toolkit.errors import InvalidArgument, InvalidInterval
 from metrics_toolkit.frames.contract import DEFAULT_POINT_BUDGET, MetricInfo, choose_interval
-from metrics_toolkit.intervals import Interval
-from metrics_toolkit.rollup.rule import bucket_start
+from metrics_toolkit.intervals import Interval, bucket_start
 
 #: Time range presets, newest data last.
 PRESETS: dict[str, timedelta] = {

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 
 from metrics_toolkit.documents import ROLLUP_KEY
 from metrics_toolkit.frames.sources import Source, connect
+from metrics_toolkit.intervals import as_utc
 from metrics_toolkit.store.models import MetricsSnapshot
 
 MAX_ROWS = 100
@@ -57,10 +58,8 @@ def latest_snapshots(
     stmt = stmt.limit(max(1, min(int(limit), MAX_ROWS)))
     with connect(source) as connection:
         return [
-            RawRow(_utc(ts), str(name), str(kind), doc if isinstance(doc, dict) else {"value": doc})
+            RawRow(
+                as_utc(ts), str(name), str(kind), doc if isinstance(doc, dict) else {"value": doc}
+            )
             for ts, name, kind, doc in connection.execute(stmt)
         ]
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -23,6 +23,7 @@ from metrics_toolkit.frames.contract import TIMESTAMP
 from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.frames.sources import Source
 from metrics_toolkit.intervals import Interval
+from metrics_toolkit.rollup.arrays import bucket_starts
 
 #: Most raw values (rows x metrics) read to compute percentiles.
 P95_LIMIT = 500_000
@@ -247,13 +248,13 @@ def bucket_quantile(
     """
     if isinstance(values.index, pd.MultiIndex):
         stamps = values.index.get_level_values(TIMESTAMP)
-        keys = [values.index.get_level_values("host"), stamps.floor(width.pandas_rule)]
+        keys = [values.index.get_level_values("host"), bucket_starts(stamps, width)]
         grouped = values.groupby(keys)
         result = grouped.quantile(q)
         result.index.names = ["host", TIMESTAMP]
         total = values.groupby(level="host").quantile(q).stack()
     else:
-        floor = values.index.floor(width.pandas_rule).rename(TIMESTAMP)
+        floor = bucket_starts(values.index, width).rename(TIMESTAMP)
         result = values.groupby(floor).quantile(q)
         total = values.quantile(q)
     return result, total

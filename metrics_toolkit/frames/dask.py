@@ -49,7 +49,7 @@ from metrics_toolkit.frames.contract import (
     choose_interval,
     notes,
 )
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, bucket_start_ticks
 from metrics_toolkit.rollup.frame import ROW_METRIC
 from metrics_toolkit.rollup.stats import metrics_of
 
@@ -129,7 +129,7 @@ def _groups(partitions: dict[date, list[str]], width: Interval) -> dict[int, lis
     for day, files in partitions.items():
         seconds = (day - date(1970, 1, 1)).days * SECONDS_PER_DAY
         span = max(width.seconds, SECONDS_PER_DAY)  # widths below a day divide it
-        groups.setdefault(seconds // span * span, []).append(files)
+        groups.setdefault(bucket_start_ticks(seconds, span), []).append(files)
     return groups
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -44,7 +44,7 @@ from metrics_toolkit.frames.contract import (
 )
 from metrics_toolkit.frames.parallel import plan_parts, read_parts
 from metrics_toolkit.frames.sources import Source, connect
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.rollup.frame import resample_stats, stats_frame
 from metrics_toolkit.rollup.output import finalize
 from metrics_toolkit.rollup.rule import Row
@@ -100,12 +100,7 @@ def _time_range(connection: Connection, filters: Filters) -> tuple[datetime, dat
     first, last = connection.execute(stmt).one()
     if first is None:
         return None
-    return _as_utc(first), _as_utc(last)
-
-
-def _as_utc(value: Any) -> datetime:
-    stamp: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+    return as_utc(first), as_utc(last)
 
 
 def _host_expr(connection: Connection) -> Any:

@@ -6,21 +6,23 @@ plus the row column ``("_row", "seconds")``: how much time the row stands for. T
 bucket width, except for stored rollups coarser than the bucket width (``load_frame``
 returns those at their stored width, one point per stored bucket; nothing is invented).
 
-Merging into coarser buckets follows the rollup rule (DESIGN §3): epoch-aligned buckets,
-counts and sums add, min of mins, max of maxes; the mean is ``sum / count``.
+Merging into coarser buckets follows the rollup rule (docs/design.md §3): epoch-aligned
+buckets, counts and sums add, min of mins, max of maxes; the mean is ``sum / count``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, bucket_start
 from metrics_toolkit.reporting.metadata import RolledRow
 from metrics_toolkit.rollup.arrays import floor_ticks
+from metrics_toolkit.rollup.stats import metrics_of as stats_metrics_of
 
 ROW = "_row"
 SECONDS = (ROW, "seconds")
@@ -28,9 +30,8 @@ STATS = ("sum", "count", "min", "max")
 Floats = npt.NDArray[np.float64]
 
 
-def metrics_of(frame: pd.DataFrame) -> list[str]:
-    """The metric paths of a bucket frame, in column order."""
-    return [m for m in dict.fromkeys(frame.columns.get_level_values(0)) if m != ROW]
+#: The metric paths of a bucket frame, in column order (its row column is ``_row``).
+metrics_of = partial(stats_metrics_of, row_column=ROW)
 
 
 def with_widths(
@@ -71,9 +72,8 @@ def _rolled_widths(
         return seconds
     position = {key: i for i, key in enumerate(index)}
     out = seconds.copy()
-    step = pd.Timedelta(seconds=width.seconds)
     for row in coarse:
-        stamp = pd.Timestamp(row.timestamp).floor(step)
+        stamp = pd.Timestamp(bucket_start(row.timestamp, width))
         i = position.get((row.host, stamp))
         if i is not None:
             reach = (pd.Timestamp(row.timestamp) - stamp).total_seconds() + row.seconds

@@ -30,13 +30,14 @@ from metrics_toolkit.errors import InvalidArgument, InvalidInterval
 from metrics_toolkit.frames.contract import AUTO_WIDTHS, TimeLike, choose_interval, parse_time
 from metrics_toolkit.frames.load import list_metrics, load_frame, time_range
 from metrics_toolkit.frames.sources import Source, connect
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.reporting import breaches, buckets, forecasts, metadata, spec, summary
 from metrics_toolkit.reporting.completeness import completeness
 from metrics_toolkit.reporting.model import Report
 from metrics_toolkit.reporting.processes import top_processes
 from metrics_toolkit.reporting.units import format_time
 from metrics_toolkit.store.db import mask_url
+from metrics_toolkit.store.policies import read_policy
 from metrics_toolkit.store.threshold_rules import ThresholdRule, parse_rules
 
 #: Chart points per host the default chart interval aims under.
@@ -91,7 +92,7 @@ def build_report(
     :class:`~metrics_toolkit.errors.InvalidArgument` for a range that ends before it
     starts and :class:`~metrics_toolkit.errors.InvalidInterval` for bad widths.
     """
-    generated = _utc(now) if now is not None else datetime.now(UTC)
+    generated = as_utc(now) if now is not None else datetime.now(UTC)
     span = _period(period)
     auto = interval is None or (isinstance(interval, str) and interval.strip() == "auto")
     chart_width = None if auto else _interval(interval, "interval")
@@ -113,7 +114,7 @@ def build_report(
             interval=str(chart_width or choose_interval(lo, hi, point_budget=CHART_BUDGET)),
             detail_interval="",
             sample_interval="",
-            policy=metadata.read_policy(connection),
+            policy=read_policy(connection, create=False),
             thresholds=rules,
         )
         _fill(connection, report, rules, config, chart_width)
@@ -249,10 +250,6 @@ def detail_width(start: datetime, end: datetime, sample_seconds: int, chart: Int
         if width.divides(chart) and width <= chart:
             return width
     return chart
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _interval(value: Any, name: str) -> Interval:

@@ -14,7 +14,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select
@@ -22,11 +22,9 @@ from sqlalchemy.orm import Session
 
 from metrics_toolkit.documents import ROLLUP_KEY
 from metrics_toolkit.errors import InvalidInterval
-from metrics_toolkit.intervals import Interval
-from metrics_toolkit.reporting.model import PolicyInfo
+from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.models import MetricsSnapshot
-from metrics_toolkit.store.policies import get_active_policy
 from metrics_toolkit.store.sqltypes import UTCDateTime
 
 _Ts = TypeVarTuple("_Ts")
@@ -56,13 +54,6 @@ def _where(stmt: Select[*_Ts], scope: Scope) -> Select[*_Ts]:
     return stmt
 
 
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):  # SQLite expressions can bypass the column type
-        value = datetime.fromisoformat(value)
-    moment: datetime = value
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def sample_intervals(connection: Connection, scope: Scope, *, rows: int = 400) -> dict[str, int]:
     """The collection interval of each host in seconds, from the newest raw rows.
 
@@ -76,7 +67,7 @@ def sample_intervals(connection: Connection, scope: Scope, *, rows: int = 400) -
     stmt = stmt.order_by(MetricsSnapshot.timestamp.desc()).limit(rows)
     stamps: dict[str, list[datetime]] = defaultdict(list)
     for host, stamp in connection.execute(stmt):
-        stamps[str(host)].append(_utc(stamp))
+        stamps[str(host)].append(as_utc(stamp))
     found = {}
     for host, times in stamps.items():
         steps = [(a - b).total_seconds() for a, b in itertools.pairwise(times) if a > b]
@@ -113,7 +104,9 @@ def rolled_rows(connection: Connection, scope: Scope) -> list[RolledRow]:
             width = Interval.parse(name)
         except InvalidInterval:
             continue
-        out.append(RolledRow(str(host), _utc(stamp), width.seconds, str(width), int(samples or 0)))
+        out.append(
+            RolledRow(str(host), as_utc(stamp), width.seconds, str(width), int(samples or 0))
+        )
     out.sort(key=lambda row: (row.host, row.timestamp))
     return out
 
@@ -165,24 +158,8 @@ def process_samples(
         seen.add(at)
         until = min(scope.end, at + timedelta(seconds=max(step, 60)))
         for host, stamp, cpu, memory in connection.execute(stmt, {"lo": at, "hi": until}):
-            out.append(ProcessSample(str(host), _utc(stamp), cpu, memory))
+            out.append(ProcessSample(str(host), as_utc(stamp), cpu, memory))
     return out
-
-
-def read_policy(connection: Connection) -> PolicyInfo | None:
-    """The active archive policy (None when none was ever stored; nothing is created)."""
-    with Session(bind=connection) as session:
-        policy = get_active_policy(session=session, create=False)
-        if policy is None:
-            return None
-        last = policy.last_archive_run
-        return PolicyInfo(
-            retention_days=policy.retention_days,
-            downsample_after_days=policy.downsample_after_days,
-            downsample_interval=policy.downsample_interval,
-            archive_enabled=policy.archive_enabled,
-            last_archive_run=None if last is None else _utc(last),
-        )
 
 
 def read_config(connection: Connection, keys: Sequence[str]) -> dict[str, Any]:
@@ -197,7 +174,6 @@ __all__ = [
     "Scope",
     "process_samples",
     "read_config",
-    "read_policy",
     "rolled_rows",
     "sample_intervals",
 ]

@@ -12,18 +12,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from metrics_toolkit.store.policies import PolicySettings
 from metrics_toolkit.store.threshold_rules import ThresholdRule
-
-
-@dataclass(frozen=True)
-class PolicyInfo:
-    """The archive policy in force when the report was built."""
-
-    retention_days: int
-    downsample_after_days: int
-    downsample_interval: str
-    archive_enabled: bool
-    last_archive_run: datetime | None
 
 
 @dataclass(frozen=True)
@@ -207,7 +197,7 @@ class Report:
     interval: str
     detail_interval: str
     sample_interval: str
-    policy: PolicyInfo | None
+    policy: PolicySettings | None  # the archive policy in force when the report was built
     sections: list[ChartSection] = field(default_factory=list)
     summary: list[SummaryRow] = field(default_factory=list)
     thresholds: list[ThresholdRule] = field(default_factory=list)
@@ -256,7 +246,6 @@ __all__ = [
     "Forecast",
     "Gap",
     "HostCompleteness",
-    "PolicyInfo",
     "ProcessRow",
     "Report",
     "RolledSpan",

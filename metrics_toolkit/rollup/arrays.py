@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from metrics_toolkit.errors import MetricsToolkitError
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, bucket_start_ticks
 
 TIMESTAMP = "timestamp"
 
@@ -41,13 +41,12 @@ def floor_ticks(ticks: IntArray, interval: str | Interval | timedelta, unit: str
     """Epoch-aligned bucket starts of integer epoch ``ticks`` in ``unit`` (floor, exact)."""
     width = Interval.parse(interval).seconds * ticks_per_second(unit)
     ticks = np.asarray(ticks, dtype=np.int64)
-    # numpy's % takes the sign of the divisor, so times before 1970 floor correctly.
-    out: IntArray = ticks - ticks % width
+    out: IntArray = bucket_start_ticks(ticks, width)
     return out
 
 
 def bucket_starts(values: Any, interval: str | Interval | timedelta, *, unit: str = "ns") -> Any:
-    """Vectorised ``rollup.bucket_start``: epoch-aligned, left-closed, labelled by start.
+    """Vectorised :func:`~metrics_toolkit.intervals.bucket_start`: epoch-aligned, left-closed.
 
     ``values`` may be a ``DatetimeIndex`` or datetime ``Series`` (any resolution; naive
     values count as UTC; the result is UTC in the same resolution) or an int64 array of

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 from metrics_toolkit import catalog
 from metrics_toolkit.documents import set_path
 from metrics_toolkit.errors import InvalidSnapshot, MetricsToolkitError
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, epoch_microseconds
 from metrics_toolkit.rollup.arrays import (
     FloatArray,
     IntArray,
@@ -139,8 +139,8 @@ def to_snapshot_docs(
 ) -> list[Row]:
     """Stats frame rows as snapshot rows ``(timestamp, metric_type, doc)``, ordered.
 
-    A row with an interval (a resampled bucket) becomes a rolled-up document (DESIGN §4,
-    see ``rollup.rollup_document``); a raw row (interval 0, one sample) becomes a raw
+    A row with an interval (a resampled bucket) becomes a rolled-up document (docs/design.md
+    §4, see ``rollup.rollup_document``); a raw row (interval 0, one sample) becomes a raw
     document again. Labels come from the ``("_rollup", "labels")`` column when present;
     a ``host`` index level adds the ``host`` label. ``metric_type`` is used when the index
     has no ``metric_type`` level. The archive runner writes these rows.
@@ -275,5 +275,4 @@ def coverage(
 
 
 def _ticks(ts: datetime, unit: str) -> int:
-    micros = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)) - EPOCH
-    return micros // timedelta(microseconds=1) * ticks_per_second(unit) // 1_000_000
+    return epoch_microseconds(ts) * ticks_per_second(unit) // 1_000_000

@@ -10,21 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from metrics_toolkit import catalog
 from metrics_toolkit.documents import ROLLUP_KEY, flatten, strip_metrics
 from metrics_toolkit.errors import InvalidInterval, InvalidSnapshot
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import Interval, as_utc, epoch_microseconds
 
 #: A snapshot row: (timestamp UTC, metric_type, metric_data document).
 Row = tuple[datetime, str, dict[str, Any]]
 #: How a leaf's kind is decided; the catalog by default.
 KindOf = Callable[[str], catalog.Kind]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 #: Statistics kept for every leaf.
 COMMON_STATS = ("count", "first", "last", "first_time", "last_time")
@@ -48,15 +46,12 @@ INT_STATS = frozenset({"count", "resets"})
 
 
 def _utc(ts: datetime) -> datetime:
+    """:func:`~metrics_toolkit.intervals.as_utc`, but a row's timestamp must be a datetime:
+    text here is bad input (a snapshot row), not SQLite's stored form."""
     if not isinstance(ts, datetime):
         msg = f"Invalid timestamp {ts!r}: expected a datetime (timezone-aware UTC)."
         raise InvalidSnapshot(msg)
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def epoch_microseconds(ts: datetime) -> int:
-    """Whole microseconds since the Unix epoch (naive datetimes count as UTC)."""
-    return (_utc(ts) - EPOCH) // _MICROSECOND
+    return as_utc(ts)
 
 
 def epoch_seconds(ts: datetime) -> float:
@@ -238,7 +233,7 @@ class Part:
     def read(cls, ts: datetime, metric_type: str, doc: Any, kind_of: KindOf) -> Part:
         if isinstance(doc, Mapping) and not is_rolled_up(doc):
             ts = _utc(ts)
-            micros = (ts - EPOCH) // _MICROSECOND
+            micros = epoch_microseconds(ts)
             return cls(host_of(doc), metric_type, ts, micros, doc, flatten(doc), None)
         stats = row_stats(ts, metric_type, doc, kind_of=kind_of)
         micros = epoch_microseconds(stats.timestamp)

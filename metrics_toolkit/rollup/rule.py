@@ -1,4 +1,4 @@
-"""The one rollup rule: epoch-aligned buckets and mergeable per-leaf statistics (DESIGN §3-4).
+"""The one rollup rule: epoch-aligned buckets, mergeable per-leaf statistics (docs/design.md §3-4).
 
 This module is the pure-Python definition (inputs are read by
 :mod:`metrics_toolkit.rollup.parts`); :mod:`metrics_toolkit.rollup.frame` and
@@ -71,8 +71,8 @@ Labels
     row: the one whose latest sample is latest (ties: the later row).
 
 Rolled-up documents
-    They keep the raw shape (DESIGN §4): the timestamp is the bucket start, the leaves hold
-    the bucket means (counters: the last value) and ``"_rollup"`` holds ``interval``,
+    They keep the raw shape (docs/design.md §4): the timestamp is the bucket start, the leaves
+    hold the bucket means (counters: the last value) and ``"_rollup"`` holds ``interval``,
     ``samples`` (raw snapshots merged) and one map per statistic, nested like the document:
     ``count`` (always present, it lists the leaves), ``sum``, ``min``, ``max``, ``first``,
     ``last``, ``first_time``, ``last_time``, and for counter leaves only ``increase``,
@@ -95,18 +95,23 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from itertools import chain
 from typing import Any, TypeVar
 
 from metrics_toolkit import catalog
 from metrics_toolkit.documents import ROLLUP_KEY, set_path, shadowed, strip_metrics
 from metrics_toolkit.errors import InvalidSnapshot
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import (
+    EPOCH,
+    Interval,
+    bucket_start,
+    bucket_start_ticks,
+    epoch_microseconds,
+)
 from metrics_toolkit.rollup.parts import (
     COMMON_STATS,
     COUNTER_STATS,
-    EPOCH,
     GAUGE_STATS,
     INT_STATS,
     LEAF_STATS,
@@ -115,7 +120,6 @@ from metrics_toolkit.rollup.parts import (
     Part,
     Row,
     RowStats,
-    epoch_microseconds,
     epoch_seconds,
     host_of,
     is_rolled_up,
@@ -123,7 +127,8 @@ from metrics_toolkit.rollup.parts import (
     row_stats,
 )
 
-# Reading inputs lives in rollup_parts; these names are part of this module's API too.
+# Reading inputs lives in rollup.parts and the bucket start in intervals; these names are
+# part of this module's API too.
 __all__ = [
     "COMMON_STATS",
     "COUNTER_STATS",
@@ -149,21 +154,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def bucket_start(ts: datetime, interval: str | Interval | timedelta) -> datetime:
-    """The start of the epoch-aligned bucket ``[start, start + width)`` holding ``ts``, in UTC.
-
-    A timestamp exactly on a boundary starts a new bucket. Widths of whole days align to
-    UTC midnight (``7D`` buckets start on Thursdays, as 1970-01-01 was one).
-
-    >>> from datetime import UTC
-    >>> bucket_start(datetime(2026, 1, 5, 12, 34, 56, tzinfo=UTC), "5min")
-    datetime.datetime(2026, 1, 5, 12, 30, tzinfo=datetime.timezone.utc)
-    """
-    width_us = Interval.parse(interval).seconds * 1_000_000
-    micros = epoch_microseconds(ts)
-    return EPOCH + timedelta(microseconds=micros - micros % width_us)
-
-
 def rollup_rows(
     rows: Iterable[Row],
     interval: str | Interval | timedelta,
@@ -181,7 +171,7 @@ def rollup_rows(
     aggregates); series holding rolled-up rows go through the general fold. For large
     frames the vectorised ``rollup_frame.resample_stats`` is faster still.
 
-    >>> from datetime import UTC
+    >>> from datetime import UTC, datetime
     >>> t = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
     >>> rows = [(t + timedelta(seconds=10 * i), "aggregated", {"host": "a", "x": i})
     ...         for i in range(6)]
@@ -235,7 +225,7 @@ def _rollup_raw_series(parts: list[Part], width: Interval, kinds: _KindCache) ->
     """The fast path: a series of raw rows only, bucket by bucket."""
     width_us = width.seconds * 1_000_000
     out: list[Row] = []
-    for bucket in _runs(parts, lambda p: p.micros // width_us):
+    for bucket in _runs(parts, lambda p: bucket_start_ticks(p.micros, width_us)):
         times = [p.micros / 1_000_000 for p in bucket]
         flats = [p.values for p in bucket]
         leaves: dict[str, LeafStats] = {}
@@ -259,7 +249,7 @@ def _rollup_raw_series(parts: list[Part], width: Interval, kinds: _KindCache) ->
             samples=len(bucket),
             kind_of=kinds,
         )
-        start = EPOCH + timedelta(microseconds=bucket[0].micros // width_us * width_us)
+        start = EPOCH + timedelta(microseconds=bucket_start_ticks(bucket[0].micros, width_us))
         out.append((start, bucket[0].metric_type, doc))
     return out
 
@@ -278,7 +268,7 @@ def _raw_counter(leaf: LeafStats, values: list[float], times: list[float]) -> No
 def _rollup_series(parts: list[RowStats], width: Interval, kind_of: KindOf) -> list[Row]:
     """The general path: the fold of the module docstring over raw and rolled-up parts."""
     width_us = width.seconds * 1_000_000
-    buckets = [(epoch_microseconds(p.timestamp) // width_us) * width_us for p in parts]
+    buckets = [bucket_start_ticks(epoch_microseconds(p.timestamp), width_us) for p in parts]
     links = _counter_links(parts, buckets, kind_of)
     out: list[Row] = []
     start = 0
@@ -408,7 +398,7 @@ def rollup_document(
     samples: int,
     kind_of: KindOf = catalog.kind_of,
 ) -> dict[str, Any]:
-    """The rolled-up document of one bucket (DESIGN §4), built from its merged statistics.
+    """The rolled-up document of one bucket (docs/design.md §4), from its merged statistics.
 
     ``labels`` (a nested label-only document, see ``documents.strip_metrics``) is deep
     copied; a metric path where the labels hold something else replaces it. When malformed

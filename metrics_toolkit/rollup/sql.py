@@ -334,9 +334,13 @@ def pg_has_rollups(filters: Filters) -> Query:
 # SQLite
 
 
-_SQLITE_EPOCH = "CAST(strftime('%s', timestamp) AS INTEGER)"
+#: Whole epoch seconds of the stored text ``YYYY-MM-DD HH:MM:SS.ffffff``. The fraction is cut
+#: off before ``strftime``: SQLite rounds it to milliseconds, which put ``12:04:59.999999``
+#: in the next second (and a sample a microsecond before a boundary in the next bucket).
+_SQLITE_EPOCH = "CAST(strftime('%s', substr(timestamp, 1, 19)) AS INTEGER)"
 #: The bucket start in epoch seconds: floor division, right for negative epochs too
-#: (timestamps before 1970).
+#: (timestamps before 1970). This and ``_BIN`` are the SQL forms of
+#: :func:`metrics_toolkit.intervals.bucket_start`; tests/test_bucket_start.py ties them to it.
 _SQLITE_BUCKET = f"({_SQLITE_EPOCH} - ((({_SQLITE_EPOCH} % :width) + :width) % :width))"
 _SQLITE_ROLLED = f"json_type(metric_data, '$.{ROLLUP_KEY}') IS NOT NULL"
 

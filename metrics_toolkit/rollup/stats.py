@@ -46,10 +46,14 @@ def is_stats_frame(frame: pd.DataFrame) -> bool:
     return isinstance(frame.columns, pd.MultiIndex) and frame.columns.nlevels == 2
 
 
-def metrics_of(stats: pd.DataFrame) -> list[str]:
-    """The metric paths of a stats frame, in column order (without ``"_rollup"``)."""
-    seen = dict.fromkeys(str(m) for m in stats.columns.get_level_values(0))
-    seen.pop(ROW_METRIC, None)
+def metrics_of(frame: pd.DataFrame, *, row_column: str = ROW_METRIC) -> list[str]:
+    """The metric paths of a frame with (metric, stat) columns, in column order.
+
+    Without the column group describing the row itself: ``"_rollup"`` in a stats frame (the
+    default), ``"_row"`` in a report's bucket frame (:mod:`metrics_toolkit.reporting.buckets`).
+    """
+    seen = dict.fromkeys(str(m) for m in frame.columns.get_level_values(0))
+    seen.pop(row_column, None)
     return list(seen)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -175,14 +176,47 @@ def make_async_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSess
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-async def get_db(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """Yield one async session and close it afterwards (a FastAPI-style dependency).
+#: The seed's module-level ``engine`` and ``AsyncSessionLocal``, made on first use from the
+#: configured URL (see :func:`resolve_url`): importing this module opens no connection.
+_DEFAULT_NAMES = ("engine", "AsyncSessionLocal")
+_defaults: dict[str, Any] = {}
+_defaults_lock = threading.Lock()
 
-    Bind the factory first, e.g. ``functools.partial(get_db, AsyncSessionLocal)``.
+
+def _default(name: str) -> Any:
+    with _defaults_lock:
+        if not _defaults:
+            engine = make_async_engine()
+            _defaults.update(engine=engine, AsyncSessionLocal=make_async_sessionmaker(engine))
+        return _defaults[name]
+
+
+def __getattr__(name: str) -> Any:
+    """``engine`` and ``AsyncSessionLocal`` of the seed, created lazily on first access."""
+    if name in _DEFAULT_NAMES:
+        return _default(name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
+
+
+async def dispose_default_engine() -> None:
+    """Close the module-level engine's connections; the next use makes a new one, from the
+    URL configured then (an application's shutdown hook, or a test changing the URL)."""
+    with _defaults_lock:
+        engine = _defaults.pop("engine", None)
+        _defaults.clear()
+    if engine is not None:
+        await engine.dispose()
+
+
+async def get_db() -> AsyncIterator[AsyncSession]:
+    """The seed's dependency: one async session per request, closed afterwards.
+
+    Used as ``db: AsyncSession = Depends(get_db)``; the session comes from the module-level
+    ``AsyncSessionLocal`` (the configured database, created on first use).
     """
-    async with session_factory() as session:
+    AsyncSessionLocal: async_sessionmaker[AsyncSession] = _default("AsyncSessionLocal")
+    async with AsyncSessionLocal() as session:
         yield session
 
 

@@ -37,7 +37,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import chain, islice
 from typing import Any, TypeAlias
 
@@ -49,6 +49,7 @@ from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit.documents_check import storage_problem
 from metrics_toolkit.errors import DatabaseError, InvalidSnapshot
+from metrics_toolkit.intervals import as_utc
 from metrics_toolkit.store.db import describe_error, mask_url
 
 #: One snapshot to write: (timestamp, metric_type, metric_data). Same shape as
@@ -104,15 +105,6 @@ def _invalid(position: int, row: object, problem: str) -> InvalidSnapshot:
     return InvalidSnapshot(f"Snapshot #{position}{when}: {problem}.")
 
 
-def to_utc(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (a naive value is taken to be UTC already)."""
-    if value.tzinfo is UTC:
-        return value
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def prepare_row(row: object, position: int = 1) -> PreparedRow:
     """Validate one row and serialise its document once.
 
@@ -165,12 +157,12 @@ def prepare_row(row: object, position: int = 1) -> PreparedRow:
     stored_problem = storage_problem(document, text)
     if stored_problem is not None:
         raise _invalid(position, row, f"metric_data cannot be stored: {stored_problem}")
-    return to_utc(timestamp), metric_type, text
+    return as_utc(timestamp), metric_type, text
 
 
 def sqlite_timestamp(value: datetime) -> str:
     """The text SQLAlchemy's SQLite ``DateTime`` stores: naive UTC with microseconds."""
-    return to_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def iter_rows(rows: Iterable[Any]) -> Iterator[Any]:
@@ -410,6 +402,5 @@ __all__ = [
     "iter_rows",
     "prepare_row",
     "sqlite_timestamp",
-    "to_utc",
     "write_snapshots",
 ]

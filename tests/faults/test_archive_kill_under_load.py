@@ -26,8 +26,7 @@ from sqlalchemy.orm import Session
 
 from metrics_toolkit.archive import runner as archive
 from metrics_toolkit.archive.store import ArchiveStore
-from metrics_toolkit.intervals import Interval
-from metrics_toolkit.rollup.rule import bucket_start
+from metrics_toolkit.intervals import Interval, bucket_start
 from metrics_toolkit.store.db import make_engine
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import ArchiveRun
