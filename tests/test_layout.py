@@ -17,7 +17,9 @@ The layer order (lowest first) is what the code needs, not a wish:
   sits above ``archive``.
 - ``collect``: the collector needs only ``store`` and ``base``; it sits above ``frames`` only
   because the order is a line.
-- ``reporting``: builds reports from frames.
+- ``analysis``: coverage, gaps, summaries, comparisons, breaches and forecasts over frames:
+  the numbers the report, the explorer and the notebooks all show.
+- ``reporting``: lays the analysis out as HTML, PDF and JSON (and mails it).
 - ``explorer``: the web page shows frames *and* reports (its report tab calls
   ``reporting``), so it sits above ``reporting`` rather than beside it.
 - ``shell``: ``scheduler`` (runs collect, archive and report jobs), ``cli``, ``__main__`` and
@@ -45,6 +47,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("archive",),
     ("frames",),
     ("collect",),
+    ("analysis",),
     ("reporting",),
     ("explorer",),
     ("shell",),
