@@ -19,7 +19,7 @@ merge into one, their missing samples added.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 #: A row missing at most this share of its expected samples (or one sample) is not short.
@@ -32,13 +32,14 @@ class Gap:
     """``[start, end)`` of ``host`` (None: every host shown) where samples are missing.
 
     ``missing`` samples of the ``expected`` ones are not there; ``partial`` when some are.
+    Two gaps are equal when they are at the same place (start, end, host).
     """
 
     start: datetime
     end: datetime
     host: str | None = None
-    missing: float = 0.0
-    expected: float = 0.0
+    missing: float = field(default=0.0, compare=False)
+    expected: float = field(default=0.0, compare=False)
 
     @property
     def seconds(self) -> float:

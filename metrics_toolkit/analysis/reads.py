@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVarTuple
@@ -115,6 +116,18 @@ def rolled_rows(connection: Connection, scope: Scope) -> list[RolledRow]:
     return out
 
 
+def collection_intervals(
+    connection: Connection, scope: Scope, rolled: Sequence[RolledRow] = ()
+) -> dict[str, int]:
+    """Each host's collection interval in seconds: from its newest raw rows
+    (:func:`sample_intervals`), else from its fullest rolled-up row (width / samples)."""
+    found = sample_intervals(connection, scope)
+    for row in sorted(rolled, key=lambda r: -r.samples):  # the fullest row of a host wins
+        if row.host not in found and row.samples > 0:
+            found[row.host] = max(1, round(row.seconds / row.samples))
+    return found
+
+
 def straddling_rows(connection: Connection, scope: Scope) -> list[RolledRow]:
     """The rolled-up rows that start before ``scope.start`` and reach into the scope.
 
@@ -133,6 +146,7 @@ __all__ = [
     "WIDEST_STORED",
     "RolledRow",
     "Scope",
+    "collection_intervals",
     "host_label",
     "rolled_rows",
     "sample_intervals",

@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 from metrics_toolkit.analysis import breaches as episodes
 from metrics_toolkit.analysis import buckets, comparisons, summaries
 from metrics_toolkit.analysis.coverage import completeness
-from metrics_toolkit.analysis.reads import straddling_rows
+from metrics_toolkit.analysis.reads import collection_intervals, straddling_rows
 from metrics_toolkit.errors import InvalidArgument, InvalidInterval
 from metrics_toolkit.frames.contract import (
     AUTO_WIDTHS,
@@ -177,7 +177,8 @@ def _fill(
         report.warnings.append(_no_data(report))
         return
     hosts = sorted({str(h) for h in frame.index.get_level_values("host")})
-    per_host = {h: detected.get(h, sample_seconds) for h in hosts}
+    known = collection_intervals(connection, scope, rolled) if rolled else detected
+    per_host = {h: known.get(h, sample_seconds) for h in hosts}
     covered = completeness(
         frame,
         start=report.start,
