@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
+from metrics_toolkit.analysis.gaps import Gap, find_gaps
 from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.errors import (
     ConfigError,
@@ -32,7 +33,6 @@ from metrics_toolkit.explorer import admin, launch
 from metrics_toolkit.explorer.auth import WRONG_CREDENTIALS, LoginThrottle, attempt_login
 from metrics_toolkit.explorer.charts import ChartGroup, chart_data, chart_groups, chart_spec
 from metrics_toolkit.explorer.connection import database_label, open_database
-from metrics_toolkit.analysis.gaps import Gap, find_gaps
 from metrics_toolkit.explorer.coverage import RolledUpPart, rolled_up_parts
 from metrics_toolkit.explorer.downloads import parquet_attrs, to_csv_bytes, to_parquet_bytes
 from metrics_toolkit.explorer.markup import escape_markdown
