@@ -11,8 +11,10 @@ how many raw samples they merged). A *gap* is where samples are missing:
   :data:`TOLERANCE` of its expected samples (clock jitter moves a sample across a bucket
   edge; that is not a gap).
 
-A row that starts before the range or ends after it counts in proportion to the part
-inside (never a phantom gap at an edge falling inside a stored bucket). Gaps that touch
+A row that starts before the range (a stored bucket reaching into it) counts in proportion
+to its part inside; a row read by its start holds only samples of the range, and one
+reaching past the end is expected to hold only its part inside. Neither edge makes a
+phantom gap. Gaps that touch
 merge into one, their missing samples added.
 """
 
@@ -96,10 +98,12 @@ def find_gaps(
             continue
         if a > cursor:
             add(cursor, a, (a - cursor) / every, (a - cursor) / every)
-        expected = width / every
-        if short(count, expected):
-            share = (b - a) / width
-            add(max(a, cursor), b, (expected - count) * share, expected * share)
+        # A row read by its start holds only samples of the range; one starting before
+        # the range (a stored bucket reaching into it) counts for its part inside.
+        share = (b - a) / width if begin < lo else 1.0
+        expected, held = (b - a) / every, count * share
+        if short(held, expected):
+            add(max(a, cursor), b, expected - held, expected)
         cursor = b
         if cursor >= hi:
             break
@@ -117,13 +121,14 @@ def received(
     start: datetime,
     end: datetime,
 ) -> float:
-    """Samples inside ``[start, end)``: a row reaching past an edge counts in proportion."""
+    """Samples inside ``[start, end)``: a row starting before ``start`` (a stored bucket
+    reaching into the range) counts in proportion to its part inside."""
     lo, hi = start.timestamp(), end.timestamp()
     total = 0.0
     for begin, width, count in zip(starts, widths, samples, strict=True):
         inside = min(begin + width, hi) - max(begin, lo)
         if inside > 0:
-            total += count * min(1.0, inside / width) if width > 0 else count
+            total += count * min(1.0, inside / width) if begin < lo and width > 0 else count
     return total
 
 

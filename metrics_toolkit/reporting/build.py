@@ -193,6 +193,11 @@ def _fill(
     report.completeness = [c for c in covered if c not in report.sparse]
     report.hosts = [c.host for c in report.completeness]
     skip = [c.host for c in report.sparse]
+    if skip:  # the collection interval of the hosts shown, not of a few live snapshots
+        shown = sorted({per_host[h] for h in report.hosts})
+        report.sample_interval = " to ".join(
+            _seconds_name(s) for s in (shown[0], shown[-1])[: len(shown)]
+        )
     report.detail = frame
     report.chart = buckets.merge(_without(frame, skip), chart)
     # load_frame's own note on stored widths is replaced by the report's, below.
