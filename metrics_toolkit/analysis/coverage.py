@@ -95,6 +95,31 @@ def rolled_spans(rows: Sequence[RolledRow]) -> list[RolledSpan]:
     return spans
 
 
+def cover(
+    host: str,
+    rows: tuple[Sequence[float], Sequence[float], Sequence[float]],
+    *,
+    start: datetime,
+    end: datetime,
+    every: int,
+    rolled: Sequence[RolledRow] = (),
+) -> HostCompleteness:
+    """The coverage of one host over ``[start, end)`` from its ``rows``: epoch-second bucket
+    starts (sorted), widths in seconds and samples held, collected every ``every`` seconds;
+    ``rolled``: its rolled-up rows (listed as stretches)."""
+    stamps, widths, held = rows
+    return HostCompleteness(
+        host=host,
+        sample_interval=_interval_name(every),
+        expected=round((end - start).total_seconds() / every),
+        received=round(received(stamps, widths, held, start, end)),
+        first=moment(max(stamps[0], start.timestamp())) if len(stamps) else None,
+        last=moment(min(stamps[-1] + widths[-1], end.timestamp())) if len(stamps) else None,
+        gaps=tuple(find_gaps(stamps, widths, held, start, end, every, host or None)),
+        rolled_up=tuple(rolled_spans(rolled)),
+    )
+
+
 def completeness(
     detail: pd.DataFrame,
     *,
@@ -114,7 +139,6 @@ def completeness(
     out = []
     index_hosts = detail.index.get_level_values("host") if len(detail) else pd.Index([])
     counts = samples(detail)
-    span = (end - start).total_seconds()
     for host in hosts:
         mask = np.asarray(index_hosts == host)
         part = detail[mask] if len(detail) else detail
@@ -128,17 +152,9 @@ def completeness(
             widths += part[SECONDS].to_numpy(dtype=np.float64).tolist()
             held += counts[mask].tolist()
         every = sample_seconds.get(host) or max(sample_seconds.values(), default=10)
+        mine = [r for r in [*edge, *rolled] if r.host == host]
         out.append(
-            HostCompleteness(
-                host=host,
-                sample_interval=_interval_name(every),
-                expected=round(span / every),
-                received=round(received(stamps, widths, held, start, end)),
-                first=moment(max(stamps[0], start.timestamp())) if stamps else None,
-                last=moment(min(stamps[-1] + widths[-1], end.timestamp())) if stamps else None,
-                gaps=tuple(find_gaps(stamps, widths, held, start, end, every, host)),
-                rolled_up=tuple(rolled_spans([r for r in [*edge, *rolled] if r.host == host])),
-            )
+            cover(host, (stamps, widths, held), start=start, end=end, every=every, rolled=mine)
         )
     return out
 
@@ -160,6 +176,7 @@ __all__ = [
     "HostCompleteness",
     "RolledSpan",
     "completeness",
+    "cover",
     "rolled_spans",
     "sparse_hosts",
 ]

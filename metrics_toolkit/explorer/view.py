@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from metrics_toolkit import catalog
-from metrics_toolkit.analysis.gaps import Gap, find_gaps
+from metrics_toolkit.analysis.coverage import HostCompleteness, cover
+from metrics_toolkit.analysis.gaps import Gap
 from metrics_toolkit.analysis.reads import Scope, collection_intervals, straddling_rows
 from metrics_toolkit.analysis.summaries import weighted_quantile
 from metrics_toolkit.explorer.coverage import RolledUpPart, rolled_up_parts
@@ -48,6 +49,7 @@ class View:
     notes: list[str] = field(default_factory=list)
     rolled_up: list[RolledUpPart] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    coverage: list[HostCompleteness] = field(default_factory=list)
     p95: pd.DataFrame | None = None
     p95_total: pd.Series | None = None
     p95_reason: str = ""
@@ -170,7 +172,12 @@ def build_view(source: Source, query: ViewQuery, *, p95_limit: int = P95_LIMIT) 
         return view
     if stored:
         view.rolled_up = rolled_up_parts(source, query.start, query.end, hosts=query.hosts)
-    view.gaps = _gaps(source, query, per_host, Interval.parse(view.interval), view.rolled_up)
+    view.coverage = _coverage(
+        source, query, per_host, Interval.parse(view.interval), view.rolled_up
+    )
+    view.gaps = sorted(
+        (g for c in view.coverage for g in c.gaps), key=lambda g: (g.start, g.host or "")
+    )
     view.p95, view.p95_total, view.p95_reason = _p95(source, query, gauges, view, p95_limit)
     view.summary = summarize(frame, view.p95_total)
     return view
@@ -187,14 +194,14 @@ def _has_data(frame: pd.DataFrame) -> pd.Series:
     return mask
 
 
-def _gaps(
+def _coverage(
     source: Source,
     query: ViewQuery,
     frame: pd.DataFrame,
     width: Interval,
     parts: list[RolledUpPart],
-) -> list[Gap]:
-    """The gaps of each host shown, by the analysis layer's one algorithm (as the report).
+) -> list[HostCompleteness]:
+    """Coverage and gaps of each host shown, by the analysis layer's code (as the report).
 
     Each bucket with data stands for its width (the stored width inside a part rolled up
     coarser than the view) and holds the samples its counts say; a stored bucket reaching
@@ -225,7 +232,7 @@ def _gaps(
         hosts = [str(h) for h in rows.index.get_level_values("host")]
     else:
         hosts = [query.host or ""] * len(rows)
-    gaps: list[Gap] = []
+    out: list[HostCompleteness] = []
     for name in sorted(
         set(hosts) | {r.host for r in before if not query.hosts or r.host in query.hosts}
     ):
@@ -235,18 +242,13 @@ def _gaps(
         # A bucket with only counter data has no sample count: it counts as full.
         full = widths[mine] / step
         samples = np.where(held[mine] > 0, held[mine], full)
-        gaps.extend(
-            find_gaps(
-                [r.timestamp.timestamp() for r in edge] + starts[mine].tolist(),
-                [float(r.seconds) for r in edge] + widths[mine].tolist(),
-                [float(r.samples) for r in edge] + samples.tolist(),
-                query.start,
-                query.end,
-                step,
-                name or None,
-            )
+        columns = (
+            [r.timestamp.timestamp() for r in edge] + starts[mine].tolist(),
+            [float(r.seconds) for r in edge] + widths[mine].tolist(),
+            [float(r.samples) for r in edge] + samples.tolist(),
         )
-    return sorted(gaps, key=lambda g: (g.start, g.host or ""))
+        out.append(cover(name, columns, start=query.start, end=query.end, every=step))
+    return out
 
 
 def _p95(
