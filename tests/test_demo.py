@@ -48,8 +48,9 @@ def test_make_demo_twice_leaves_the_same_data(tmp_path: Path) -> None:
         assert all(c["received"] <= c["expected"] for c in report["completeness"])
         (live,) = report["sparse_hosts"]  # the 3 live snapshots (the first lacks some rates)
         assert 0 < live["samples"] <= 3
-    assert counts[0] == counts[1]
-    raw, rolled = counts[0]
-    assert rolled > 0  # the policy rolled the older days up
+    # The same samples each time (where "now" puts the rollup boundary may move a few of
+    # them from raw rows into rollups between the runs, not change their number).
+    assert sum(counts[0]) == sum(counts[1])
+    assert all(rolled > 0 for _, rolled in counts)  # the policy rolled the older days up
     # 5 days a minute for 2 hosts less their outages, plus 3 live snapshots
-    assert raw + rolled <= 5 * 1440 * 2 + 3
+    assert sum(counts[0]) <= 5 * 1440 * 2 + 3
