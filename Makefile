@@ -24,12 +24,19 @@ install: $(VENV)/.installed-dev  ## Create .venv and install the project with ev
 DEMO_DAYS ?= 30
 DEMO_INTERVAL ?= 60s
 
-demo: install  ## Run the main job on the embedded SQLite database (demo/metrics.db)
+demo: install  ## Run the main job on the embedded SQLite database (demo/metrics.db), afresh each time
+	@if [ "$(METRICS_TOOLKIT_DATABASE_URL)" = "$(DEMO_DB)" ]; then \
+		echo "== resetting demo/ (every make demo starts from an empty demo/metrics.db)"; \
+		rm -rf demo; \
+	else \
+		echo "== the database of METRICS_TOOLKIT_DATABASE_URL is not reset: a second run adds to it"; \
+	fi
+	mkdir -p demo
 	$(BIN)/metrics-toolkit db upgrade
 	$(BIN)/metrics-toolkit config set archive.path '"demo/archive"'
 	$(BIN)/metrics-toolkit config set spool.path '"demo/spool.db"'
 	$(BIN)/metrics-toolkit policy set --retention-days 30 --downsample-after-days 3 --interval 1h --archive
-	@echo "== live snapshots of this machine"
+	@echo "== live snapshots of this machine (a sparse host in the report: listed apart, not charted)"
 	$(BIN)/metrics-toolkit collect --interval 2s --count 3
 	@echo "== $(DEMO_DAYS) days of generated history (2 hosts, every $(DEMO_INTERVAL))"
 	$(BIN)/metrics-toolkit generate --days $(DEMO_DAYS) --interval $(DEMO_INTERVAL) --hosts 2 --seed 42

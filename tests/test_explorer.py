@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine
 
+from metrics_toolkit.analysis.gaps import Gap, find_gaps
 from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.errors import (
     ConfigError,
@@ -32,7 +33,7 @@ from metrics_toolkit.explorer import admin, launch
 from metrics_toolkit.explorer.auth import WRONG_CREDENTIALS, LoginThrottle, attempt_login
 from metrics_toolkit.explorer.charts import ChartGroup, chart_data, chart_groups, chart_spec
 from metrics_toolkit.explorer.connection import database_label, open_database
-from metrics_toolkit.explorer.coverage import Gap, RolledUpPart, find_gaps, rolled_up_parts
+from metrics_toolkit.explorer.coverage import RolledUpPart, rolled_up_parts
 from metrics_toolkit.explorer.downloads import parquet_attrs, to_csv_bytes, to_parquet_bytes
 from metrics_toolkit.explorer.markup import escape_markdown
 from metrics_toolkit.explorer.query import (
@@ -271,44 +272,49 @@ def test_metric_menu_labels_areas_and_defaults() -> None:
 # Coverage: gaps and rolled-up parts
 
 
+def _epoch(moments: list[datetime]) -> list[float]:
+    return [m.timestamp() for m in moments]
+
+
 def stamps(start: datetime, step: timedelta, count: int, skip: range = range(0)) -> list[datetime]:
     return [start + i * step for i in range(count) if i not in skip]
 
 
+FIVE = timedelta(minutes=5)
+
+
 @pytest.mark.parametrize(
-    ("case", "given", "width", "parts", "expected"),
+    ("case", "given", "width", "samples", "expected"),
     [
-        ("regular", stamps(T0, timedelta(minutes=5), 12), "5min", [], []),
+        ("regular", stamps(T0, FIVE, 12), 300, 5, []),
         (
             "three missing buckets",
-            stamps(T0, timedelta(minutes=5), 12, skip=range(4, 7)),
-            "5min",
-            [],
+            stamps(T0, FIVE, 12, skip=range(4, 7)),
+            300,
+            5,
             [Gap(T0 + timedelta(minutes=20), T0 + timedelta(minutes=35))],
         ),
-        ("samples sparser than buckets", stamps(T0, timedelta(minutes=5), 12), "10s", [], []),
+        ("one sample short is jitter", stamps(T0, FIVE, 12), 300, 4, []),
         (
-            "a gap between sparse samples",
-            stamps(T0, timedelta(minutes=5), 12, skip=range(5, 6)),
-            "10s",
-            [],
-            [Gap(T0 + timedelta(minutes=25), T0 + timedelta(minutes=30))],
+            "stored buckets half full are partial gaps",
+            stamps(T0, timedelta(hours=1), 1),
+            3600,
+            30,
+            [Gap(T0, T0 + timedelta(hours=1))],
         ),
-        (
-            "rolled up coarser than the view",
-            stamps(T0, timedelta(hours=1), 4)
-            + stamps(T0 + timedelta(hours=4), timedelta(minutes=5), 12),
-            "5min",
-            [RolledUpPart("1h", T0, T0 + timedelta(hours=4), 4)],
-            [],
-        ),
-        ("one bucket", [T0], "5min", [], []),
     ],
 )
 def test_find_gaps(
-    case: str, given: list[datetime], width: str, parts: list[RolledUpPart], expected: list[Gap]
+    case: str, given: list[datetime], width: int, samples: int, expected: list[Gap]
 ) -> None:
-    assert find_gaps(given, Interval.parse(width), parts) == expected, case
+    end = T0 + timedelta(hours=1)
+    n = len(given)
+    found = find_gaps(_epoch(given), [width] * n, [samples] * n, T0, end, 60)
+    assert found == expected, case
+    # the samples missing: 60 an hour less those received, in the gaps only
+    assert sum(g.missing for g in found) == pytest.approx(
+        sum(g.seconds for g in found) / 60 - (samples * n if width == 3600 else 0)
+    )
 
 
 def test_rolled_up_parts_after_the_archive_ran(engine: Engine, stored: list[Any]) -> None:
@@ -351,7 +357,7 @@ def test_view_summary_matches_the_raw_rows(engine: Engine, stored: list[Any]) ->
         row = view.summary.loc[metric]
         assert row["mean"] == pytest.approx(raw.mean(), rel=1e-12)
         assert (row["min"], row["max"], row["samples"]) == (raw.min(), raw.max(), len(raw))
-        assert row["p95"] == pytest.approx(np.quantile(raw, 0.95), rel=1e-12)
+        assert row["p95"] == np.quantile(raw, 0.95, method="inverted_cdf")
     assert view.interval == "1h" and not view.rolled_up
     assert view.gaps == [Gap(GAP[0], GAP[1], "db-1")]  # pooling does not hide a host's gap
     assert len(view.frame) == HOURS
@@ -363,8 +369,8 @@ def test_view_keeps_hosts_apart_and_finds_their_gaps(engine: Engine, stored: lis
     assert view.gaps == [Gap(GAP[0], GAP[1], "db-1")]
     raw = values(stored, "cpu.usage_percent", "db-1")
     assert view.summary.loc[("db-1", "cpu.usage_percent"), "mean"] == pytest.approx(raw.mean())
-    assert view.summary.loc[("db-1", "cpu.usage_percent"), "p95"] == pytest.approx(
-        np.quantile(raw, 0.95)
+    assert view.summary.loc[("db-1", "cpu.usage_percent"), "p95"] == np.quantile(
+        raw, 0.95, method="inverted_cdf"
     )
     one = build_view(engine, query(hosts=("web-1",)))
     assert one.summary.loc["cpu.usage_percent", "samples"] == HOURS * 6
@@ -445,7 +451,8 @@ def test_bucket_quantile_uses_the_rollup_rule_buckets() -> None:
     frame = pd.DataFrame({"m": [1.0, 10.0, 20.0]}, index=index)
     buckets, total = bucket_quantile(frame, Interval.parse("1h"), 0.5)
     assert list(buckets.index) == [T0, T0 + timedelta(hours=1)]
-    assert list(buckets["m"]) == [1.0, 15.0]
+    # the one percentile definition (inverted CDF): the smallest value with half at or below
+    assert list(buckets["m"]) == [1.0, 10.0]
     assert total["m"] == 10.0
 
 

@@ -9,10 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from metrics_toolkit.analysis import breaches as episodes
+from metrics_toolkit.analysis.coverage import rolled_spans
+from metrics_toolkit.analysis.gaps import find_gaps
+from metrics_toolkit.analysis.summaries import weighted_quantile
 from metrics_toolkit.errors import ConfigError, InvalidArgument
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.reporting import breaches, buckets, spec
-from metrics_toolkit.reporting.completeness import gaps, rolled_spans
 from metrics_toolkit.reporting.files import check_formats, host_directory
 from metrics_toolkit.reporting.metadata import RolledRow
 from metrics_toolkit.reporting.units import (
@@ -82,7 +85,7 @@ def test_patterns_expand_against_present_paths() -> None:
 def test_weighted_quantile_with_unit_weights_is_numpys_inverted_cdf(q: float) -> None:
     values = np.random.default_rng(7).normal(size=101)
     expected = np.quantile(values, q, method="inverted_cdf")
-    assert buckets.weighted_quantile(values, np.ones(101), q) == expected
+    assert weighted_quantile(values, np.ones(101), q) == expected
 
 
 def test_weighted_quantile_counts_each_value_its_weight_times() -> None:
@@ -90,7 +93,7 @@ def test_weighted_quantile_counts_each_value_its_weight_times() -> None:
     weights = np.array([1.0, 1.0, 8.0, 5.0])
     repeated = np.repeat(values[:3], weights[:3].astype(int))
     for q in (0.1, 0.2, 0.5, 0.95):
-        assert buckets.weighted_quantile(values, weights, q) == np.quantile(
+        assert weighted_quantile(values, weights, q) == np.quantile(
             repeated, q, method="inverted_cdf"
         )
 
@@ -115,27 +118,35 @@ def _bucket_frame(host: str, values: Sequence[float | None], width: int = 60) ->
     return buckets.with_widths(loaded, Interval(width))
 
 
+def _detect(
+    frame: pd.DataFrame, rules: list[ThresholdRule], end: datetime, every: int = 60
+) -> list[episodes.Breach]:
+    present = list(dict.fromkeys(frame.columns.get_level_values(0)))
+    checks = breaches.checks(rules, present)
+    return episodes.detect(frame, checks, end=end, sample_seconds={"h": every})[0]
+
+
 def test_episodes_need_back_to_back_buckets_and_the_duration() -> None:
     values: list[float | None] = [10, 95, 96, 97, 98, 99, 10, 95, 95, None, 95, 95, 95, 95, 95]
     frame = _bucket_frame("h", values)
     end = T0 + timedelta(minutes=len(values))
-    held = breaches.detect(frame, [ThresholdRule("cpu.usage_percent", 90, 300)], end=end)
+    held = _detect(frame, [ThresholdRule("cpu.usage_percent", 90, 300)], end)
     assert [(b.start, b.end, b.peak) for b in held] == [
         (T0 + timedelta(minutes=1), T0 + timedelta(minutes=6), 99.0),
         (T0 + timedelta(minutes=10), T0 + timedelta(minutes=15), 95.0),
     ]
-    any_sample = breaches.detect(frame, [ThresholdRule("cpu.usage_percent", 90, 0)], end=end)
+    any_sample = _detect(frame, [ThresholdRule("cpu.usage_percent", 90, 0)], end)
     assert len(any_sample) == 3  # the run at minutes 7-8 is cut by the missing minute 9
     assert any_sample[1].seconds == 120
 
 
 def test_episode_ends_at_the_report_end() -> None:
     frame = _bucket_frame("h", [95, 95, 95], width=3600)
-    found = breaches.detect(
-        frame, [ThresholdRule("cpu.*.usage_percent", 90, 0)], end=T0 + timedelta(minutes=150)
+    found = _detect(
+        frame, [ThresholdRule("cpu.*.usage_percent", 90, 0)], T0 + timedelta(minutes=150)
     )
     assert found == []  # three segments never match the two of cpu.usage_percent
-    found = breaches.detect(frame, [ThresholdRule("cpu.*", 90, 0)], end=T0 + timedelta(minutes=150))
+    found = _detect(frame, [ThresholdRule("cpu.*", 90, 0)], T0 + timedelta(minutes=150))
     assert found[0].end == T0 + timedelta(minutes=150)
 
 
@@ -182,12 +193,13 @@ def test_rolled_up_rows_keep_their_width() -> None:
 def test_gaps_are_the_uncovered_stretches() -> None:
     start, end = T0, T0 + timedelta(hours=1)
     base = T0.timestamp()
-    found = gaps([base + 600, base + 660, base + 1800], [60, 60, 3600], start, end)
+    rows = [base + 600, base + 660, base + 1800], [60, 60, 3600], [1, 1, 60]
+    found = find_gaps(*rows, start, end, 60)
     assert [(g.start - T0, g.end - T0) for g in found] == [
         (timedelta(0), timedelta(minutes=10)),
         (timedelta(minutes=12), timedelta(minutes=30)),
     ]
-    assert [g.seconds for g in gaps([], [], start, end)] == [3600.0]
+    assert [g.seconds for g in find_gaps([], [], [], start, end, 60)] == [3600.0]
 
 
 def test_rolled_spans_merge_back_to_back_rows() -> None:

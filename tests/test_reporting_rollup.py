@@ -70,19 +70,31 @@ def test_mixed_and_rolled_up_ranges_keep_the_exact_figures(engine: Engine, tmp_p
                 "samples": len(on_day_one),
             }
         ]
-        # The raw day keeps its gaps to the minute; in the rolled-up day only hours
-        # without any sample can show as gaps.
-        empty_hours = sorted(
-            {START + timedelta(hours=h) for h in range(24)}
-            - {ts.replace(minute=0) for ts in on_day_one}
-        )
-        expected = [(h.isoformat(), (h + timedelta(hours=1)).isoformat()) for h in empty_hours]
-        expected += [
-            (g["start"], g["end"])
+        # The raw day keeps its gaps to the minute; in the rolled-up day a gap is an hour
+        # missing more than one of its 60 samples and more than a tenth of them (a partial
+        # gap at the stored resolution, with the samples missing); touching gaps merge.
+        per_hour = {START + timedelta(hours=h): 0 for h in range(24)}
+        for ts in on_day_one:
+            per_hour[ts.replace(minute=0, second=0, microsecond=0)] += 1
+        pieces = [
+            [hour, hour + timedelta(hours=1), 60 - n]
+            for hour, n in sorted(per_hour.items())
+            if 60 - n > 1 and 60 - n > 6
+        ]
+        pieces += [
+            [datetime.fromisoformat(g["start"]), datetime.fromisoformat(g["end"]), g["missing"]]
             for g in old["gaps"]
             if datetime.fromisoformat(g["start"]) >= middle
         ]
-        assert [(g["start"], g["end"]) for g in new["gaps"]] == expected
+        merged: list[list[Any]] = []
+        for piece in pieces:
+            if merged and merged[-1][1] >= piece[0]:
+                merged[-1][1], merged[-1][2] = piece[1], merged[-1][2] + piece[2]
+            else:
+                merged.append(piece)
+        expected = [(a.isoformat(), b.isoformat(), missing) for a, b, missing in merged]
+        got = [(g["start"], g["end"], g["missing"]) for g in new["gaps"]]
+        assert got == expected
     assert any("rolled up" in note for note in after["notes"])
     assert mixed.detail["_row", "seconds"].max() == 3600.0
 

@@ -112,7 +112,7 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
             hosts = part.index.get_level_values("host")
             part["timestamp"] = part.index.get_level_values(TIMESTAMP)
             part["series"] = [_series_name(metric, h, group, True) for h in hosts]
-            breaks = [(g.start, _series_name(metric, g.host, group, True)) for g in view.gaps]
+            breaks = [(g.start, _series_name(metric, g.host, group, True)) for g in _breaking(view)]
         else:
             name = _series_name(metric, None, group, False)
             part["timestamp"] = part.index
@@ -121,7 +121,7 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
             # A pooled line breaks only where no host has data (one host's gap is shaded).
             breaks = [
                 (g.start, name)
-                for g in view.gaps
+                for g in _breaking(view)
                 if not ((present >= g.start) & (present < g.end)).any()
             ]
         part = part.dropna(subset=["value"])
@@ -152,6 +152,12 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
     for column in ("value", "low", "high"):
         data[column] = data[column] / scale.divisor
     return data, scale
+
+
+def _breaking(view: View) -> list[Gap]:
+    """The gaps that break a line: without any sample (a partial gap keeps its points), and
+    after the range's start (a line starting late has nothing to break)."""
+    return [g for g in view.gaps if not g.partial and g.start > view.query.start]
 
 
 def _iso(moment: datetime) -> str:

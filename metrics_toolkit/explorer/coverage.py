@@ -1,30 +1,25 @@
-"""Which part of a range is rolled up (and to what width), and where collection has gaps.
+"""Which part of a range is rolled up (and to what width), for the explorer's tints.
 
-Coverage is data (docs/design.md §3): a bucket with no samples is a gap, never silently bridged.
-A part stored rolled up to a width coarser than the view holds one point per stored
-bucket, which is not a gap; :func:`find_gaps` knows the difference from the rolled-up
-parts :func:`rolled_up_parts` finds.
+Gaps are found by the analysis layer (:mod:`metrics_toolkit.analysis.gaps`, the same
+algorithm and ``Gap`` as the report); a part stored rolled up to a width coarser than the
+view holds one point per stored bucket, which is not a gap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import func, select
 
+from metrics_toolkit.analysis.gaps import Gap
 from metrics_toolkit.documents import ROLLUP_KEY
 from metrics_toolkit.errors import InvalidInterval
 from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.store.models import MetricsSnapshot
-
-#: Consecutive buckets further apart than this many expected steps enclose a gap.
-GAP_FACTOR = 1.5
 
 
 @dataclass(frozen=True)
@@ -38,19 +33,6 @@ class RolledUpPart:
 
     def covers(self, moment: datetime) -> bool:
         return self.start <= moment < self.end
-
-
-@dataclass(frozen=True)
-class Gap:
-    """No samples in ``[start, end)`` (for ``host``, or for every host when None)."""
-
-    start: datetime
-    end: datetime
-    host: str | None = None
-
-    @property
-    def length(self) -> timedelta:
-        return self.end - self.start
 
 
 def _as_utc(value: Any) -> datetime:
@@ -105,48 +87,4 @@ def rolled_up_parts(
     return sorted(parts, key=lambda part: part.start)
 
 
-def _step_at(
-    moment: datetime, width: Interval, raw_step: float, parts: Sequence[RolledUpPart]
-) -> float:
-    for part in parts:
-        if part.covers(moment):
-            return max(Interval.parse(part.interval).seconds, width.seconds)
-    return raw_step
-
-
-def find_gaps(
-    stamps: Sequence[datetime] | pd.DatetimeIndex,
-    width: Interval,
-    parts: Sequence[RolledUpPart] = (),
-    *,
-    host: str | None = None,
-) -> list[Gap]:
-    """Gaps between the buckets that hold data (bucket starts ``stamps``, any order).
-
-    The expected step is the view's ``width``, or the sample spacing where samples are
-    sparser than buckets (the median step between raw buckets), or the stored width inside a
-    part rolled up coarser. Two buckets more than :data:`GAP_FACTOR` steps apart enclose a
-    gap starting one step after the first. Before the first and after the last bucket
-    nothing is reported (the range may simply start before collection did).
-    """
-    index = pd.DatetimeIndex(stamps)
-    if index.tz is None:
-        index = index.tz_localize(UTC)
-    index = index.tz_convert(UTC).unique().sort_values()
-    if len(index) < 2:
-        return []
-    moments = [stamp.to_pydatetime() for stamp in index]
-    steps = np.asarray((index[1:] - index[:-1]).total_seconds(), dtype=np.float64)
-    coarse = [p for p in parts if Interval.parse(p.interval).seconds > width.seconds]
-    raw = [
-        step
-        for moment, step in zip(moments[:-1], steps, strict=True)
-        if not any(part.covers(moment) for part in coarse)
-    ]
-    raw_step = max(float(np.median(raw)) if raw else width.seconds, width.seconds)
-    gaps = []
-    for moment, following, step in zip(moments[:-1], moments[1:], steps, strict=True):
-        expected = _step_at(moment, width, raw_step, coarse)
-        if step > GAP_FACTOR * expected:
-            gaps.append(Gap(moment + timedelta(seconds=expected), following, host))
-    return gaps
+__all__ = ["Gap", "RolledUpPart", "rolled_up_parts"]

@@ -17,11 +17,15 @@ import numpy as np
 import pandas as pd
 
 from metrics_toolkit import catalog
-from metrics_toolkit.explorer.coverage import Gap, RolledUpPart, find_gaps, rolled_up_parts
+from metrics_toolkit.analysis.coverage import HostCompleteness, cover
+from metrics_toolkit.analysis.gaps import Gap
+from metrics_toolkit.analysis.reads import Scope, collection_intervals, straddling_rows
+from metrics_toolkit.analysis.summaries import weighted_quantile
+from metrics_toolkit.explorer.coverage import RolledUpPart, rolled_up_parts
 from metrics_toolkit.explorer.query import AUTO, ViewQuery, stats_for
 from metrics_toolkit.frames.contract import TIMESTAMP
 from metrics_toolkit.frames.load import load_frame
-from metrics_toolkit.frames.sources import Source
+from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.arrays import bucket_starts
 
@@ -46,6 +50,7 @@ class View:
     notes: list[str] = field(default_factory=list)
     rolled_up: list[RolledUpPart] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    coverage: list[HostCompleteness] = field(default_factory=list)
     p95: pd.DataFrame | None = None
     p95_total: pd.Series | None = None
     p95_reason: str = ""
@@ -168,7 +173,12 @@ def build_view(source: Source, query: ViewQuery, *, p95_limit: int = P95_LIMIT) 
         return view
     if stored:
         view.rolled_up = rolled_up_parts(source, query.start, query.end, hosts=query.hosts)
-    view.gaps = _gaps(per_host, Interval.parse(view.interval), view.rolled_up, query.host)
+    view.coverage = _coverage(
+        source, query, per_host, Interval.parse(view.interval), view.rolled_up
+    )
+    view.gaps = sorted(
+        (g for c in view.coverage for g in c.gaps), key=lambda g: (g.start, g.host or "")
+    )
     view.p95, view.p95_total, view.p95_reason = _p95(source, query, gauges, view, p95_limit)
     view.summary = summarize(frame, view.p95_total)
     return view
@@ -185,17 +195,61 @@ def _has_data(frame: pd.DataFrame) -> pd.Series:
     return mask
 
 
-def _gaps(
-    frame: pd.DataFrame, width: Interval, parts: list[RolledUpPart], host: str | None
-) -> list[Gap]:
-    has_data = _has_data(frame)
-    if not isinstance(frame.index, pd.MultiIndex):
-        return find_gaps(frame.index[has_data.to_numpy()], width, parts, host=host)
-    gaps: list[Gap] = []
-    for name, rows in has_data.groupby(level="host"):
-        stamps = rows[rows].index.get_level_values(TIMESTAMP)
-        gaps.extend(find_gaps(stamps, width, parts, host=str(name) or None))
-    return sorted(gaps, key=lambda g: (g.start, g.host or ""))
+def _coverage(
+    source: Source,
+    query: ViewQuery,
+    frame: pd.DataFrame,
+    width: Interval,
+    parts: list[RolledUpPart],
+) -> list[HostCompleteness]:
+    """Coverage and gaps of each host shown, by the analysis layer's code (as the report).
+
+    Each bucket with data stands for its width (the stored width inside a part rolled up
+    coarser than the view) and holds the samples its counts say; a stored bucket reaching
+    into the range from before its start counts for its part inside.
+    """
+    scope = Scope("aggregated", query.start, query.end, query.host)
+    with connect(source) as connection:
+        before = straddling_rows(connection, scope)
+        every = collection_intervals(connection, scope, before)
+    has_data = _has_data(frame).to_numpy()
+    rows = frame[has_data]
+    stamps = pd.DatetimeIndex(rows.index.get_level_values(TIMESTAMP))
+    starts = stamps.as_unit("us").asi8 / 1e6
+    coarse = [p for p in parts if Interval.parse(p.interval).seconds > width.seconds]
+    widths = np.array(
+        [
+            max(
+                [width.seconds]
+                + [Interval.parse(p.interval).seconds for p in coarse if p.covers(t)]
+            )
+            for t in stamps.to_pydatetime()
+        ],
+        dtype=np.float64,
+    )
+    counts = [c for c in rows.columns if c[1] == "count"]
+    held = rows[counts].fillna(0.0).to_numpy().max(axis=1) if counts else np.zeros(len(rows))
+    if isinstance(rows.index, pd.MultiIndex):
+        hosts = [str(h) for h in rows.index.get_level_values("host")]
+    else:
+        hosts = [query.host or ""] * len(rows)
+    out: list[HostCompleteness] = []
+    for name in sorted(
+        set(hosts) | {r.host for r in before if not query.hosts or r.host in query.hosts}
+    ):
+        step = every.get(name) or max(every.values(), default=width.seconds)
+        mine = np.asarray([h == name for h in hosts], dtype=bool)
+        edge = [r for r in before if r.host == name]
+        # A bucket with only counter data has no sample count: it counts as full.
+        full = widths[mine] / step
+        samples = np.where(held[mine] > 0, held[mine], full)
+        columns = (
+            [r.timestamp.timestamp() for r in edge] + starts[mine].tolist(),
+            [float(r.seconds) for r in edge] + widths[mine].tolist(),
+            [float(r.samples) for r in edge] + samples.tolist(),
+        )
+        out.append(cover(name, columns, start=query.start, end=query.end, every=step))
+    return out
 
 
 def _p95(
@@ -242,21 +296,27 @@ def bucket_quantile(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """The ``q`` quantile of raw ``values`` per epoch-aligned bucket, and over the whole range.
 
-    Buckets follow the rollup rule: ``[start, start + width)``, labelled by their start,
-    aligned to the Unix epoch in UTC. With a ``(host, timestamp)`` index, both are per host
-    (the total is then indexed by ``(host, metric)``). NaN values are ignored.
+    The percentile is the analysis layer's one definition
+    (:data:`metrics_toolkit.analysis.summaries.P95_DEFINITION`: inverted CDF), as in the
+    report. Buckets follow the rollup rule: ``[start, start + width)``, labelled by their
+    start, aligned to the Unix epoch in UTC. With a ``(host, timestamp)`` index, both are
+    per host (the total is then indexed by ``(host, metric)``). NaN values are ignored.
     """
+
+    def quantile(column: pd.Series) -> float:
+        data = column.to_numpy(dtype=np.float64)
+        return weighted_quantile(data, np.ones(len(data)), q)
+
     if isinstance(values.index, pd.MultiIndex):
         stamps = values.index.get_level_values(TIMESTAMP)
         keys = [values.index.get_level_values("host"), bucket_starts(stamps, width)]
-        grouped = values.groupby(keys)
-        result = grouped.quantile(q)
+        result = values.groupby(keys).agg(quantile)
         result.index.names = ["host", TIMESTAMP]
-        total = values.groupby(level="host").quantile(q).stack()
+        total = values.groupby(level="host").agg(quantile).stack()
     else:
         floor = bucket_starts(values.index, width).rename(TIMESTAMP)
-        result = values.groupby(floor).quantile(q)
-        total = values.quantile(q)
+        result = values.groupby(floor).agg(quantile)
+        total = values.agg(quantile)
     return result, total
 
 

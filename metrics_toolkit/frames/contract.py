@@ -9,6 +9,7 @@ time parsing, argument checks, the automatic interval, the frame's shape and its
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -157,3 +158,37 @@ def notes(width: Interval, stored: list[str]) -> list[str]:
         f"Part of the range is stored rolled up to {', '.join(coarser)}, coarser than the "
         f"requested {width}: those buckets hold one point per stored bucket."
     ]
+
+
+class MissingDataWarning(UserWarning):
+    """``load_frame`` found nothing for a metric or a host that was asked for by name."""
+
+
+def absent_notes(frame: pd.DataFrame, metrics: Sequence[str] | None, host: str | None) -> list[str]:
+    """Notes naming what was asked for by name and not found in the frame: each requested
+    metric without any value, and a requested host without any row (each also warned as a
+    :class:`MissingDataWarning`, so a typo in a notebook does not pass silently)."""
+    found: list[str] = []
+    if host is not None and not len(frame):
+        found.append(f"No rows for host {host!r} in this range (check the name: list_hosts).")
+    elif metrics is not None:
+        names = frame.columns.get_level_values(0)
+        stats = (
+            frame.columns.get_level_values(1)
+            if isinstance(frame.columns, pd.MultiIndex)
+            else pd.Index(["value"] * len(names))
+        )
+        for path in dict.fromkeys([metrics] if isinstance(metrics, str) else metrics):
+            values = frame.loc[:, np.asarray(names == path)].to_numpy(dtype=np.float64)
+            counts = np.asarray(stats[np.asarray(names == path)] == "count")
+            has = (
+                np.isfinite(values[:, ~counts]).any()
+                or (np.nan_to_num(values[:, counts]) > 0).any()
+            )
+            if not has:
+                found.append(
+                    f"No values of metric {path!r} in this range (check the path: list_metrics)."
+                )
+    for note in found:
+        warnings.warn(note, MissingDataWarning, stacklevel=3)
+    return found

@@ -33,6 +33,7 @@ from metrics_toolkit.frames.contract import (
     TIMESTAMP,
     MetricInfo,
     TimeLike,
+    absent_notes,
     check_metrics,
     check_stats,
     choose_interval,
@@ -266,6 +267,7 @@ def load_frame(
             cause = getattr(error, "orig", None) or error
             msg = f"Cannot read these metrics as numbers: {str(cause).strip().splitlines()[0]}"
             raise MetricsToolkitError(msg) from None
+    frame.attrs["notes"] = [*frame.attrs.get("notes", []), *absent_notes(frame, metrics, host)]
     return frame
 
 

@@ -20,19 +20,30 @@ Widths:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection
 
+from metrics_toolkit.analysis import breaches as episodes
+from metrics_toolkit.analysis import buckets, comparisons, summaries
+from metrics_toolkit.analysis.coverage import completeness
+from metrics_toolkit.analysis.reads import collection_intervals, straddling_rows
 from metrics_toolkit.errors import InvalidArgument, InvalidInterval
-from metrics_toolkit.frames.contract import AUTO_WIDTHS, TimeLike, choose_interval, parse_time
+from metrics_toolkit.frames.contract import (
+    AUTO_WIDTHS,
+    MissingDataWarning,
+    TimeLike,
+    choose_interval,
+    parse_time,
+)
 from metrics_toolkit.frames.load import list_metrics, load_frame, time_range
 from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval, as_utc
-from metrics_toolkit.reporting import breaches, buckets, forecasts, metadata, spec, summary
-from metrics_toolkit.reporting.completeness import completeness
+from metrics_toolkit.reporting import breaches, forecasts, metadata, spec
 from metrics_toolkit.reporting.model import Report
 from metrics_toolkit.reporting.processes import top_processes
 from metrics_toolkit.reporting.units import format_time
@@ -177,34 +188,52 @@ def _fill(
     if not len(frame):
         report.warnings.append(_no_data(report))
         return
-    report.hosts = sorted({str(h) for h in frame.index.get_level_values("host")})
+    hosts = sorted({str(h) for h in frame.index.get_level_values("host")})
+    known = collection_intervals(connection, scope, rolled) if rolled else detected
+    per_host = {h: known.get(h, sample_seconds) for h in hosts}
+    covered = completeness(
+        frame,
+        start=report.start,
+        end=report.end,
+        hosts=hosts,
+        sample_seconds=per_host,
+        rolled=rolled,
+        before=straddling_rows(connection, scope),
+    )
+    # Sparse hosts are listed apart, unless every host is (then there is nothing else).
+    report.sparse = [c for c in covered if c.sparse] if not all(c.sparse for c in covered) else []
+    report.completeness = [c for c in covered if c not in report.sparse]
+    report.hosts = [c.host for c in report.completeness]
+    skip = [c.host for c in report.sparse]
+    if skip:  # the collection interval of the hosts shown, not of a few live snapshots
+        shown = sorted({per_host[h] for h in report.hosts})
+        report.sample_interval = " to ".join(
+            _seconds_name(s) for s in (shown[0], shown[-1])[: len(shown)]
+        )
     report.detail = frame
-    report.chart = buckets.merge(frame, chart)
+    report.chart = buckets.merge(_without(frame, skip), chart)
     # load_frame's own note on stored widths is replaced by the report's, below.
     report.notes.extend(
         str(n) for n in loaded.attrs.get("notes") or [] if not (stored and "rolled up" in str(n))
     )
-    report.summary = summary.summarize(frame, wanted, _previous(connection, report, wanted))
-    report.percentile_basis = summary.percentile_basis(frame, report.detail_interval, stored)
-    report.breaches = breaches.detect(frame, rules, end=report.end)
-    report.breach_basis = breaches.basis(rules, report.detail_interval)
+    previous = _previous(connection, report, wanted, per_host)
+    report.summary = summaries.summarize(frame, wanted, previous, skip=skip)
+    report.comparison_note = comparisons.footnote(
+        (r.host, r.previous_coverage) for r in report.summary if r.change is None
+    )
+    report.percentile_basis = summaries.percentile_basis(frame, report.detail_interval, stored)
+    report.breaches, report.unjudged = episodes.detect(
+        frame, breaches.checks(rules, present), end=report.end, sample_seconds=per_host
+    )
+    report.breach_basis = episodes.basis(rules, report.detail_interval)
     report.forecast_days = float(config["report.forecast_days"])
     report.forecasts = forecasts.build_forecasts(
-        frame,
+        _without(frame, skip),
         limits,
         start=report.start,
         end=report.end,
         detail_interval=report.detail_interval,
         labels=dict(wanted),
-    )
-    per_host = {h: detected.get(h, sample_seconds) for h in report.hosts}
-    report.completeness = completeness(
-        frame,
-        start=report.start,
-        end=report.end,
-        hosts=report.hosts,
-        sample_seconds=per_host,
-        rolled=rolled,
     )
     samples = metadata.process_samples(
         connection, scope, instants=PROCESS_INSTANTS, per_instant=len(report.hosts)
@@ -219,24 +248,39 @@ def _fill(
         )
 
 
+def _without(frame: pd.DataFrame, hosts: Sequence[str]) -> pd.DataFrame:
+    """``frame`` without the rows of ``hosts`` (sparse hosts are not charted)."""
+    if not hosts or not len(frame):
+        return frame
+    return frame[~frame.index.get_level_values("host").isin(list(hosts))]
+
+
 def _previous(
-    connection: Connection, report: Report, wanted: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], float]:
-    """Sample-weighted means per (metric, host) over the previous period of equal length."""
+    connection: Connection,
+    report: Report,
+    wanted: Sequence[tuple[str, str]],
+    sample_seconds: Mapping[str, int],
+) -> dict[tuple[str, str], comparisons.Previous]:
+    """Sample-weighted means per (metric, host) over the previous period of equal length,
+    each with its samples and the previous period's coverage."""
     length = report.end - report.start
     lo, hi = report.start - length, report.start
-    frame = load_frame(
-        connection,
-        lo,
-        hi,
-        metrics=[p for p, _ in wanted],
-        metric_type=report.metric_type,
-        host=report.host_filter,
-        interval=choose_interval(lo, hi, point_budget=PREVIOUS_BUDGET),
-        stats=("sum", "count"),
-        by_host=True,
-    )
-    return summary.host_means(frame)
+    with warnings.catch_warnings():  # a metric new in this period is not a mistake here
+        warnings.simplefilter("ignore", MissingDataWarning)
+        frame = load_frame(
+            connection,
+            lo,
+            hi,
+            metrics=[p for p, _ in wanted],
+            metric_type=report.metric_type,
+            host=report.host_filter,
+            interval=choose_interval(lo, hi, point_budget=PREVIOUS_BUDGET),
+            stats=("sum", "count"),
+            by_host=True,
+        )
+    seconds = length.total_seconds()
+    expected = {host: seconds / every for host, every in sample_seconds.items()}
+    return comparisons.previous_means(frame, expected)
 
 
 def detail_width(start: datetime, end: datetime, sample_seconds: int, chart: Interval) -> Interval:

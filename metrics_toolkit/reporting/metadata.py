@@ -9,106 +9,29 @@ SQL text; the only JSON keys used are fixed ones (``host``, ``_rollup``, ``proce
 
 from __future__ import annotations
 
-import itertools
-import statistics
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVarTuple
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
-from metrics_toolkit.documents import ROLLUP_KEY
-from metrics_toolkit.errors import InvalidInterval
-from metrics_toolkit.intervals import Interval, as_utc
+from metrics_toolkit.analysis.reads import (
+    RolledRow,
+    Scope,
+    rolled_rows,
+    sample_intervals,
+)
+from metrics_toolkit.analysis.reads import (
+    host_label as _host_label,
+)
+from metrics_toolkit.intervals import as_utc
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.models import MetricsSnapshot
 from metrics_toolkit.store.sqltypes import UTCDateTime
 
-_Ts = TypeVarTuple("_Ts")
 _DATA = MetricsSnapshot.metric_data
-_host_label: ColumnElement[str] = func.coalesce(_DATA["host"].as_string(), "")
-_ROLLUP_INTERVAL = _DATA[ROLLUP_KEY]["interval"].as_string()
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which snapshots a report reads: ``[start, end)`` of one metric_type (and host)."""
-
-    metric_type: str
-    start: datetime
-    end: datetime
-    host: str | None = None
-
-
-def _where(stmt: Select[*_Ts], scope: Scope) -> Select[*_Ts]:
-    stmt = stmt.where(
-        MetricsSnapshot.metric_type == scope.metric_type,
-        MetricsSnapshot.timestamp >= scope.start,
-        MetricsSnapshot.timestamp < scope.end,
-    )
-    if scope.host is not None:
-        stmt = stmt.where(_host_label == scope.host)
-    return stmt
-
-
-def sample_intervals(connection: Connection, scope: Scope, *, rows: int = 400) -> dict[str, int]:
-    """The collection interval of each host in seconds, from the newest raw rows.
-
-    The median spacing of up to ``rows`` of the newest raw (not rolled-up) snapshots of the
-    range, per host: one backwards index scan. Hosts seen only in rolled-up rows, or
-    with a single raw row, are missing from the result.
-    """
-    stmt = _where(select(_host_label, MetricsSnapshot.timestamp), scope).where(
-        _ROLLUP_INTERVAL.is_(None)
-    )
-    stmt = stmt.order_by(MetricsSnapshot.timestamp.desc()).limit(rows)
-    stamps: dict[str, list[datetime]] = defaultdict(list)
-    for host, stamp in connection.execute(stmt):
-        stamps[str(host)].append(as_utc(stamp))
-    found = {}
-    for host, times in stamps.items():
-        steps = [(a - b).total_seconds() for a, b in itertools.pairwise(times) if a > b]
-        if steps:
-            found[host] = max(1, round(statistics.median(steps)))
-    return found
-
-
-@dataclass(frozen=True)
-class RolledRow:
-    """One rolled-up row of the range: its host, bucket start, width and raw samples."""
-
-    host: str
-    timestamp: datetime
-    seconds: int
-    interval: str
-    samples: int
-
-
-def rolled_rows(connection: Connection, scope: Scope) -> list[RolledRow]:
-    """Every rolled-up row in the scope, by host then time (rows with a bad width skipped)."""
-    stmt = _where(
-        select(
-            _host_label,
-            MetricsSnapshot.timestamp,
-            _ROLLUP_INTERVAL,
-            _DATA[ROLLUP_KEY]["samples"].as_float(),
-        ),
-        scope,
-    ).where(_ROLLUP_INTERVAL.is_not(None))
-    out = []
-    for host, stamp, name, samples in connection.execute(stmt):
-        try:
-            width = Interval.parse(name)
-        except InvalidInterval:
-            continue
-        out.append(
-            RolledRow(str(host), as_utc(stamp), width.seconds, str(width), int(samples or 0))
-        )
-    out.sort(key=lambda row: (row.host, row.timestamp))
-    return out
 
 
 @dataclass(frozen=True)

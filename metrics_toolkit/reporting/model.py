@@ -12,99 +12,12 @@ from datetime import datetime
 
 import pandas as pd
 
+from metrics_toolkit.analysis.breaches import Breach, Unjudged
+from metrics_toolkit.analysis.coverage import HostCompleteness, RolledSpan
+from metrics_toolkit.analysis.gaps import Gap
+from metrics_toolkit.analysis.summaries import SummaryRow
 from metrics_toolkit.store.policies import PolicySettings
 from metrics_toolkit.store.threshold_rules import ThresholdRule
-
-
-@dataclass(frozen=True)
-class SummaryRow:
-    """One metric on one host over the report's range.
-
-    ``mean``, ``min`` and ``max`` are exact (sample-weighted mean, extremes of every
-    sample, also through rollups). ``p50`` and ``p95`` are sample-weighted percentiles of
-    the bucket means at the report's ``detail_interval`` (see ``Report.percentile_basis``).
-    ``previous_mean`` is the mean over the previous period of equal length (None without
-    data there); ``change`` is ``mean - previous_mean`` in the metric's unit.
-    """
-
-    metric: str
-    label: str
-    host: str
-    unit: str
-    samples: int
-    mean: float
-    p50: float
-    p95: float
-    min: float
-    max: float
-    previous_mean: float | None
-    change: float | None
-
-
-@dataclass(frozen=True)
-class Breach:
-    """An episode of ``metric`` above its threshold on ``host``: ``[start, end)``."""
-
-    host: str
-    metric: str
-    unit: str
-    threshold: float
-    for_seconds: int
-    start: datetime
-    end: datetime
-    peak: float
-    peak_at: datetime
-    mean: float
-
-    @property
-    def seconds(self) -> float:
-        """The episode's length in seconds."""
-        return (self.end - self.start).total_seconds()
-
-
-@dataclass(frozen=True)
-class Gap:
-    """A stretch ``[start, end)`` of a host's range without any sample."""
-
-    start: datetime
-    end: datetime
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
-
-
-@dataclass(frozen=True)
-class RolledSpan:
-    """Rolled-up rows of one host at one width, back to back over ``[start, end)``."""
-
-    interval: str
-    start: datetime
-    end: datetime
-    rows: int
-    samples: int
-
-
-@dataclass(frozen=True)
-class HostCompleteness:
-    """Samples expected over the range (at ``sample_interval``) against those received."""
-
-    host: str
-    sample_interval: str
-    expected: int
-    received: int
-    first: datetime | None
-    last: datetime | None
-    gaps: tuple[Gap, ...]
-    rolled_up: tuple[RolledSpan, ...]
-
-    @property
-    def ratio(self) -> float:
-        return self.received / self.expected if self.expected else 0.0
-
-    @property
-    def gap_seconds(self) -> float:
-        return sum(g.seconds for g in self.gaps)
 
 
 @dataclass(frozen=True)
@@ -202,7 +115,10 @@ class Report:
     summary: list[SummaryRow] = field(default_factory=list)
     thresholds: list[ThresholdRule] = field(default_factory=list)
     breaches: list[Breach] = field(default_factory=list)
+    unjudged: list[Unjudged] = field(default_factory=list)
     completeness: list[HostCompleteness] = field(default_factory=list)
+    sparse: list[HostCompleteness] = field(default_factory=list)
+    comparison_note: str = ""
     processes: list[ProcessRow] = field(default_factory=list)
     process_samples: int = 0
     forecasts: list[Forecast] = field(default_factory=list)
@@ -251,4 +167,5 @@ __all__ = [
     "RolledSpan",
     "SummaryRow",
     "ThresholdRule",
+    "Unjudged",
 ]

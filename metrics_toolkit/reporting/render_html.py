@@ -25,6 +25,7 @@ from metrics_toolkit.reporting.text import (
     process_tables,
     rolled_rows,
     rule_texts,
+    summary_notes,
     summary_rows,
 )
 from metrics_toolkit.reporting.units import format_time
@@ -121,7 +122,9 @@ def _summary(report: Report) -> str:
         '<section id="summary"><h2>Summary</h2>'
         + table
         + f'<p class="note">{_e(report.percentile_basis)} Change: the mean against the '
-        f"previous {_e(report.period)} (percentage points for percentages).</p></section>"
+        f"previous {_e(report.period)} (percentage points for percentages).</p>"
+        + "".join(f'<p class="note">{_e(n)}</p>' for n in summary_notes(report))
+        + "</section>"
     )
 
 
@@ -181,12 +184,13 @@ def _completeness(report: Report) -> str:
     parts.append(_table(headers, rows, numeric=(2, 3, 4, 5)))
     parts.append(
         f'<p class="note">Expected: the range divided by each host\'s collection interval. '
-        f"Gaps are stretches without any sample, found on {_e(report.detail_interval)} "
-        "buckets (shorter gaps only lower the received count).</p>"
+        f"Gaps: stretches without any sample, found on {_e(report.detail_interval)} "
+        "buckets, and buckets holding fewer samples than expected (partial, at the stored "
+        "resolution, with the samples missing).</p>"
     )
     headers, rows, more = gap_rows(report, limit=GAP_LIMIT)
     if rows:
-        parts.append("<h3>Gaps</h3>" + _table(headers, rows, numeric=(3,)))
+        parts.append("<h3>Gaps</h3>" + _table(headers, rows, numeric=(3, 4)))
         if more:
             parts.append(f'<p class="note">… and {more} more (see the JSON report).</p>')
     headers, rows = rolled_rows(report)

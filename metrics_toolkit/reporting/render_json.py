@@ -74,8 +74,12 @@ def render_json(report: Report) -> dict[str, Any]:
                 "min": _num(r.min),
                 "max": _num(r.max),
                 "previous_mean": _num(r.previous_mean),
+                "previous_samples": r.previous_samples,
+                "previous_coverage": _num(r.previous_coverage),
                 "change": _num(r.change),
-                "change_ratio": _num(relative_change(r.mean, r.previous_mean)),
+                "change_ratio": None
+                if r.change is None
+                else _num(relative_change(r.mean, r.previous_mean)),
             }
             for r in report.summary
         ],
@@ -83,7 +87,20 @@ def render_json(report: Report) -> dict[str, Any]:
             {"metric": t.pattern, "above": t.above, "for_seconds": t.for_seconds}
             for t in report.thresholds
         ],
+        "comparison_note": report.comparison_note,
         "breach_basis": report.breach_basis,
+        "unjudged": [
+            {
+                "host": u.host,
+                "metric": u.metric,
+                "rule": u.pattern,
+                "above": u.threshold,
+                "for_seconds": u.for_seconds,
+                "samples": u.samples,
+                "sample_seconds": u.sample_seconds,
+            }
+            for u in report.unjudged
+        ],
         "breaches": [
             {
                 "host": b.host,
@@ -111,7 +128,14 @@ def render_json(report: Report) -> dict[str, Any]:
                 "last": _time(c.last),
                 "gap_seconds": c.gap_seconds,
                 "gaps": [
-                    {"start": _time(g.start), "end": _time(g.end), "seconds": g.seconds}
+                    {
+                        "start": _time(g.start),
+                        "end": _time(g.end),
+                        "seconds": g.seconds,
+                        "missing": round(g.missing),
+                        "expected": round(g.expected),
+                        "partial": g.partial,
+                    }
                     for g in c.gaps
                 ],
                 "rolled_up": [
@@ -139,6 +163,16 @@ def render_json(report: Report) -> dict[str, Any]:
                 "basis": f.basis,
             }
             for f in report.forecasts
+        ],
+        "sparse_hosts": [
+            {
+                "host": c.host,
+                "sample_interval": c.sample_interval,
+                "samples": c.received,
+                "expected": c.expected,
+                "ratio": _num(c.ratio),
+            }
+            for c in report.sparse
         ],
         "top_processes": {
             "samples": report.process_samples,

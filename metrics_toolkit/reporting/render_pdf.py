@@ -31,6 +31,7 @@ from metrics_toolkit.reporting.text import (
     process_tables,
     rolled_rows,
     rule_texts,
+    summary_notes,
     summary_rows,
 )
 from metrics_toolkit.reporting.units import format_time
@@ -355,6 +356,8 @@ def _head_blocks(report: Report, layout: _Layout) -> None:
         )
     )
     layout.add(_paragraph(report.percentile_basis))
+    for note in summary_notes(report):
+        layout.add(_paragraph(note))
     _running_out_blocks(report, layout)
 
 
@@ -403,14 +406,15 @@ def _tail_blocks(report: Report, layout: _Layout) -> None:
     )
     layout.add(
         _paragraph(
-            "Expected: the range divided by each host's collection interval. Gaps are stretches "
-            f"without any sample, found on {report.detail_interval} buckets."
+            "Expected: the range divided by each host's collection interval. Gaps: stretches "
+            f"without any sample, found on {report.detail_interval} buckets, and buckets "
+            "holding fewer samples than expected (partial, at the stored resolution)."
         )
     )
     headers, rows, more = gap_rows(report, limit=GAP_LIMIT)
     if rows:
         layout.add(_heading("Gaps", 10.5))
-        layout.table(_Table(headers, rows, [0.25, 0.3, 0.3, 0.15], frozenset({3})))
+        layout.table(_Table(headers, rows, [0.2, 0.24, 0.24, 0.14, 0.18], frozenset({3, 4})))
         if more:
             layout.add(_paragraph(f"… and {more} more (see the JSON report)."))
     headers, rows = rolled_rows(report)

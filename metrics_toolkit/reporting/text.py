@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from metrics_toolkit import catalog
 from metrics_toolkit.reporting.model import Report
 from metrics_toolkit.reporting.units import (
     MISSING,
@@ -90,11 +91,35 @@ def summary_rows(report: Report) -> tuple[list[str], Rows, list[bool]]:
                 format_value(row.p95, u),
                 format_value(row.min, u),
                 format_value(row.max, u),
-                format_change(row.mean, row.previous_mean, u),
+                MISSING if row.change is None else format_change(row.mean, row.previous_mean, u),
             ]
         )
         firsts.append(first)
     return headers, rows, firsts
+
+
+def summary_notes(report: Report) -> list[str]:
+    """What the summary stands on besides the table: changes not shown, sparse hosts left
+    out, duration rules that could not be judged."""
+    notes = [report.comparison_note] if report.comparison_note else []
+    if report.sparse:
+        listed = ", ".join(
+            f"{c.host} ({format_count(c.received)} sample{'s' if c.received != 1 else ''}, "
+            f"{format_ratio(c.ratio)} of {format_count(c.expected)} expected)"
+            for c in report.sparse
+        )
+        notes.append(
+            f"Sparse hosts, not summarised or charted (under 1 % of their expected samples): "
+            f"{listed}."
+        )
+    for u in report.unjudged:
+        notes.append(
+            f"{u.pattern} above {format_value(u.threshold, catalog.unit_of(u.metric))} for "
+            f"{format_duration(u.for_seconds)} could not be judged on {u.host}: its "
+            f"{format_count(u.samples)} sample(s) every {format_duration(u.sample_seconds)} "
+            "span less than that."
+        )
+    return notes
 
 
 def _labels(report: Report) -> dict[str, str]:
@@ -169,10 +194,19 @@ def gap_rows(report: Report, *, limit: int = GAP_LIMIT) -> tuple[list[str], Rows
     every.sort(key=lambda item: (-item[1].seconds, item[1].start))
     shown = sorted(every[:limit], key=lambda item: (item[0], item[1].start))
     rows = [
-        [host, _cell_time(g.start), _cell_time(g.end), format_duration(g.seconds)]
+        [
+            host,
+            _cell_time(g.start),
+            _cell_time(g.end),
+            format_duration(g.seconds),
+            f"{format_count(round(g.missing))} of {format_count(round(g.expected))}"
+            if g.partial
+            else "all",
+        ]
         for host, g in shown
     ]
-    return ["Host", "Start (UTC)", "End (UTC)", "Length"], rows, max(0, len(every) - limit)
+    headers = ["Host", "Start (UTC)", "End (UTC)", "Length", "Samples missing"]
+    return headers, rows, max(0, len(every) - limit)
 
 
 def rolled_rows(report: Report) -> tuple[list[str], Rows]:
@@ -224,5 +258,6 @@ __all__ = [
     "process_tables",
     "rolled_rows",
     "rule_texts",
+    "summary_notes",
     "summary_rows",
 ]
