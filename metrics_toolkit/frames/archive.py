@@ -84,8 +84,8 @@ class ArchiveQuery:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The key levels of the stats frames (hosts are pooled unless ``by_host``)."""
-        return ("host", "metric_type") if self.by_host else ("metric_type",)
+        """The key levels of the stats frames: always per host (pooled when finalised)."""
+        return ("host", "metric_type")
 
 
 def select_partitions(store: ArchiveStore, query: ArchiveQuery) -> dict[date, list[str]]:
@@ -358,7 +358,8 @@ def stats_to_frame(
     if not len(buckets):
         frame = shape({}, paths, stats, empty_index(query.by_host))
     else:
-        final = finalize(buckets, stats).droplevel("metric_type")
+        final = finalize(buckets, stats, pool=None if query.by_host else "host")
+        final = final.droplevel("metric_type")
         columns: dict[tuple[str, str], Any] = {}
         for path in paths:
             for stat in stats:

@@ -607,9 +607,9 @@ def _pandas_frame(
         frame = shape({}, paths, stats, empty_index(by_host))
         frame.attrs.update(interval=str(width), method="pandas", stored_intervals=[], notes=[])
         return frame
-    keys = ("host", "metric_type") if by_host else ("metric_type",)
-    buckets = resample_stats(stats_frame(rows, keys=keys), width)
-    final = finalize(buckets, stats)
+    # Always per host: pooled frames merge the hosts' buckets by the pooling law.
+    buckets = resample_stats(stats_frame(rows, keys=("host", "metric_type")), width)
+    final = finalize(buckets, stats, pool=None if by_host else "host")
     final = final.droplevel("metric_type")
     columns: dict[tuple[str, str], Any] = {}
     for path in paths:
