@@ -393,16 +393,18 @@ def _values_frame(
     columns_wanted = raw.column_names
     table = pa.concat_tables([raw, rolled.select(columns_wanted)]).sort_by(ROW_ORDER)
     paths = list(query.metrics)
+    # raw rows of several hosts always keep the host level, as the database reader's
+    by_host = query.by_host or len(pc.unique(table["host"])) > 1
     if len(table):
         stamps = _stamps(table)
         index: pd.Index = stamps
-        if query.by_host:
+        if by_host:
             index = pd.MultiIndex.from_arrays(
                 [pd.Index(table["host"].to_pylist(), dtype=object), stamps],
                 names=["host", TIMESTAMP],
             )
     else:
-        index = empty_index(query.by_host)
+        index = empty_index(by_host)
     values = _value_matrix(table, query.metrics)
     columns: dict[tuple[str, str], Any] = {}
     for j, path in enumerate(paths):
