@@ -222,6 +222,16 @@ def load_frame(
     :param metrics: dotted paths (default: every path :func:`list_metrics` finds).
     :param host: one host label; ``None`` takes every host, pooled into the same buckets
         (or kept apart with ``by_host=True``, which adds a ``host`` index level).
+        Pooling is the merge of the per-host buckets (``rollup.stats.POOL_LAW``): counts,
+        sums, increases and resets add; min of mins, max of maxes, the highest
+        ``max_rate``; the mean sample-weighted (a counter's mean is its last value);
+        ``first``/``last`` the values of the earliest/latest sample, ties at equal times
+        broken by host label (byte order; ``first`` the lowest, ``last`` the highest), then
+        by row time and id. So a pooled counter's increase is the sum of each host's own
+        increase, never a fold of several hosts' values into one sequence.
+        Without an interval, rows of several hosts keep a ``host`` index level (rows in
+        time order, equal times by host, then id) whenever more than one host is in the
+        result; one host (or ``host=...``) gives the plain ``timestamp`` index.
     :param interval: a bucket width (``"5min"``, ``"1h"``...) to resample with the rollup
         rule; ``"auto"`` picks the finest width giving at most ``point_budget`` buckets;
         ``None`` returns every snapshot (a rolled-up row shows its bucket means).
