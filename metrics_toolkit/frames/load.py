@@ -380,13 +380,18 @@ def _values_frame(
     return frame
 
 
+#: Rows a pooled full-resolution read looks at first for a second host.
+_HOST_SAMPLE = 1000
+
+
 def _pg_values(
     connection: Connection, paths: list[str], filters: Filters, by_host: bool
 ) -> dict[str, Any]:
     """``ts_us``, ``host`` (with ``by_host`` or several hosts) and ``m0``, ``m1``... as arrays.
 
-    Without ``by_host`` the rows are read with a flag telling the rows of another host than
-    one found first; only when some are flagged are they read again with their hosts.
+    Without ``by_host``: when the first rows show several hosts, they are read with their
+    hosts; otherwise with a flag telling the rows of another host than the one seen, and
+    only when some are flagged are they read again with their hosts.
     Optimistic first (each leaf cast straight to float8), carefully when a non-number makes
     that cast fail. Without hosts every column is fixed-width: binary COPY into NumPy. A
     large range is read in time slices over several connections from one snapshot
@@ -395,8 +400,12 @@ def _pg_values(
 
     one_host = None
     if not by_host and filters.host is None:
-        stmt = _filtered(select(_host_expr(connection)), connection, filters).limit(1)
-        one_host = connection.execute(stmt).scalar()
+        rows = _filtered(select(_host_expr(connection).label("h")), connection, filters)
+        sample = rows.limit(_HOST_SAMPLE).subquery()
+        seen = connection.execute(select(sample.c.h).distinct().limit(2)).scalars().all()
+        if len(seen) > 1:  # a look at a few rows usually shows several hosts at once
+            return _pg_values(connection, paths, filters, by_host=True)
+        one_host = seen[0] if seen else None
 
     def run(part_connection: Connection, part: Filters, fast: bool) -> dict[str, Any]:
         query = pg_values(paths, part, fast=fast, by_host=by_host, one_host=one_host)
