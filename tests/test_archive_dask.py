@@ -22,7 +22,14 @@ from tests.test_archive_source import CASES, END, METRICS, T0, assert_same, fill
 # counters need the previous group's last sample.
 DASK_CASES = {
     name: CASES[name]
-    for name in ("hourly all stats", "hourly pooled", "daily mean by host", "counter by host")
+    for name in (
+        "hourly all stats",
+        "hourly all stats pooled",
+        "hourly pooled",
+        "daily mean by host",
+        "counter by host",
+        "counter pooled",
+    )
 }
 WIDE: dict[str, Any] = {
     "metrics": METRICS,

@@ -85,9 +85,9 @@ def fill_archive(engine: Engine, root: Path) -> dict[str, pd.DataFrame]:
 
 
 CASES: dict[str, dict[str, Any]] = {
-    # first/last of hosts pooled at equal timestamps is a tie the databases break
-    # differently (PostgreSQL by its plan): all stats are compared per host.
     "hourly all stats": {"metrics": METRICS, "interval": "1h", "stats": ALL_STATS, "by_host": True},
+    # hosts pooled at equal timestamps: first/last ties go by host label on every path
+    "hourly all stats pooled": {"metrics": METRICS, "interval": "1h", "stats": ALL_STATS},
     "hourly pooled": {"metrics": METRICS, "interval": "1h", "stats": ("mean", "min", "sum")},
     "daily mean by host": {"metrics": METRICS, "interval": "1D", "by_host": True},
     "3h one host": {"metrics": METRICS, "interval": "3h", "host": "db-1", "stats": ("max",)},
@@ -101,6 +101,11 @@ CASES: dict[str, dict[str, Any]] = {
         "interval": "6h",
         "by_host": True,
         "stats": ("increase", "resets", "first", "last"),
+    },
+    "counter pooled": {
+        "metrics": ["disk.ops_total"],
+        "interval": "6h",
+        "stats": ("increase", "resets", "max_rate", "first", "last"),
     },
     "full resolution": {"metrics": METRICS, "stats": ("mean", "count"), "by_host": True},
     "every metric, auto": {"interval": "auto", "point_budget": 50},

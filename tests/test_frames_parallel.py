@@ -93,8 +93,9 @@ def test_parts_read_exactly_what_one_query_reads(
     pd.testing.assert_frame_equal(parallel, expected)
     assert len(parallel) == ROWS + 1
     assert parallel["cpu.usage_percent"].isna().sum() == 1  # "n/a" skipped, not doubled
-    if not by_host:
-        assert parallel.index.is_monotonic_increasing
+    # several hosts: a (host, timestamp) index either way, rows in time order
+    assert parallel.index.names == ["host", "timestamp"]
+    assert parallel.index.get_level_values("timestamp").is_monotonic_increasing
 
 
 @pytest.mark.usefixtures("small_parts")
@@ -104,7 +105,8 @@ def test_a_window_is_split_too(pg_engine: Engine, monkeypatch: pytest.MonkeyPatc
     pd.testing.assert_frame_equal(
         parallel, serial(pg_engine, monkeypatch, start=window[0], end=window[1])
     )
-    assert parallel.index.min() >= window[0] and parallel.index.max() < window[1]
+    stamps = parallel.index.get_level_values("timestamp")  # several hosts: a host level
+    assert stamps.min() >= window[0] and stamps.max() < window[1]
 
 
 @pytest.mark.usefixtures("small_parts")
@@ -116,7 +118,7 @@ def test_a_transaction_with_its_own_writes_reads_them(pg_engine: Engine) -> None
         session.flush()
         frame = load_frame(session, metrics=METRICS)
         session.rollback()
-    assert frame.loc[late, "cpu.usage_percent"] == 99.5
+    assert frame.xs(late, level="timestamp")["cpu.usage_percent"].tolist() == [99.5]
     assert len(frame) == ROWS + 2
 
 

@@ -286,7 +286,10 @@ def _p95(
         by_host=query.by_host,
         interval=None,
     )
-    raw = _keep_hosts(raw, query.hosts) if query.by_host else raw
+    if query.by_host:
+        raw = _keep_hosts(raw, query.hosts)
+    elif "host" in raw.index.names:  # raw rows of several hosts come with their host
+        raw = raw.droplevel("host")
     buckets, total = bucket_quantile(raw, Interval.parse(view.interval), 0.95)
     return buckets, total, ""
 

@@ -84,8 +84,8 @@ class ArchiveQuery:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The key levels of the stats frames (hosts are pooled unless ``by_host``)."""
-        return ("host", "metric_type") if self.by_host else ("metric_type",)
+        """The key levels of the stats frames: always per host (pooled when finalised)."""
+        return ("host", "metric_type")
 
 
 def select_partitions(store: ArchiveStore, query: ArchiveQuery) -> dict[date, list[str]]:
@@ -358,7 +358,8 @@ def stats_to_frame(
     if not len(buckets):
         frame = shape({}, paths, stats, empty_index(query.by_host))
     else:
-        final = finalize(buckets, stats).droplevel("metric_type")
+        final = finalize(buckets, stats, pool=None if query.by_host else "host")
+        final = final.droplevel("metric_type")
         columns: dict[tuple[str, str], Any] = {}
         for path in paths:
             for stat in stats:
@@ -392,16 +393,18 @@ def _values_frame(
     columns_wanted = raw.column_names
     table = pa.concat_tables([raw, rolled.select(columns_wanted)]).sort_by(ROW_ORDER)
     paths = list(query.metrics)
+    # raw rows of several hosts always keep the host level, as the database reader's
+    by_host = query.by_host or len(pc.unique(table["host"])) > 1
     if len(table):
         stamps = _stamps(table)
         index: pd.Index = stamps
-        if query.by_host:
+        if by_host:
             index = pd.MultiIndex.from_arrays(
                 [pd.Index(table["host"].to_pylist(), dtype=object), stamps],
                 names=["host", TIMESTAMP],
             )
     else:
-        index = empty_index(query.by_host)
+        index = empty_index(by_host)
     values = _value_matrix(table, query.metrics)
     columns: dict[tuple[str, str], Any] = {}
     for j, path in enumerate(paths):

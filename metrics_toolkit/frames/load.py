@@ -65,6 +65,7 @@ from metrics_toolkit.rollup.sql import (
     sqlite_json_path,
     sqlite_values,
 )
+from metrics_toolkit.rollup.stats import POOL_LAW
 from metrics_toolkit.store.models import MetricsSnapshot
 from metrics_toolkit.store.pg_copy import Kind, copy_columns, copy_out
 from metrics_toolkit.store.sqltypes import UTCDateTime
@@ -217,6 +218,16 @@ def load_frame(
     :param metrics: dotted paths (default: every path :func:`list_metrics` finds).
     :param host: one host label; ``None`` takes every host, pooled into the same buckets
         (or kept apart with ``by_host=True``, which adds a ``host`` index level).
+        Pooling is the merge of the per-host buckets (``rollup.stats.POOL_LAW``): counts,
+        sums, increases and resets add; min of mins, max of maxes, the highest
+        ``max_rate``; the mean sample-weighted (a counter's mean is its last value);
+        ``first``/``last`` the values of the earliest/latest sample, ties at equal times
+        broken by host label (byte order; ``first`` the lowest, ``last`` the highest), then
+        by row time and id. So a pooled counter's increase is the sum of each host's own
+        increase, never a fold of several hosts' values into one sequence.
+        Without an interval, rows of several hosts keep a ``host`` index level (rows in
+        time order, equal times by host, then id) whenever more than one host is in the
+        result; one host (or ``host=...``) gives the plain ``timestamp`` index.
     :param interval: a bucket width (``"5min"``, ``"1h"``...) to resample with the rollup
         rule; ``"auto"`` picks the finest width giving at most ``point_budget`` buckets;
         ``None`` returns every snapshot (a rolled-up row shows its bucket means).
@@ -330,13 +341,15 @@ def _values_frame(
     if connection.dialect.name == "postgresql":
         values = _pg_values(connection, paths, filters, by_host)
         stamps = values.pop("ts_us")
-        if by_host:
+        if "host" in values:  # by_host, or several hosts in the range
             hosts = list(values.pop("host"))
     else:
         raw = _sqlite_fetch(connection, sqlite_values(paths, filters))
         parsed = pd.DatetimeIndex(pd.to_datetime(raw["timestamp"], utc=True, format="ISO8601"))
         stamps = parsed.as_unit("us").asi8
-        hosts = list(raw["host"].astype(str)) if by_host else None
+        hosts = list(raw["host"].astype(str))
+        if not by_host and len(set(hosts)) <= 1:
+            hosts = None
         values = {
             f"m{i}": pd.to_numeric(raw[f"m{i}"], errors="coerce").to_numpy(dtype=np.float64)
             for i in range(len(paths))
@@ -346,7 +359,8 @@ def _values_frame(
             for i, path in enumerate(paths):
                 if sqlite_json_path(split_path(path)) is None:
                     values[f"m{i}"] = np.array([leaves.get(path, np.nan) for leaves in flat])
-    index = _index(stamps, hosts) if len(stamps) else empty_index(by_host)
+    # raw rows of several hosts always keep the host level
+    index = _index(stamps, hosts) if len(stamps) else empty_index(hosts is not None)
     columns: dict[tuple[str, str], Any] = {}
     for i, path in enumerate(paths):
         column = values[f"m{i}"]
@@ -363,24 +377,40 @@ def _values_frame(
     return frame
 
 
+#: Rows a pooled full-resolution read looks at first for a second host.
+_HOST_SAMPLE = 1000
+
+
 def _pg_values(
     connection: Connection, paths: list[str], filters: Filters, by_host: bool
 ) -> dict[str, Any]:
-    """``ts_us``, ``host`` (with ``by_host``) and ``m0``, ``m1``... as arrays.
+    """``ts_us``, ``host`` (with ``by_host`` or several hosts) and ``m0``, ``m1``... as arrays.
 
+    Without ``by_host``: when the first rows show several hosts, they are read with their
+    hosts; otherwise with a flag telling the rows of another host than the one seen, and
+    only when some are flagged are they read again with their hosts.
     Optimistic first (each leaf cast straight to float8), carefully when a non-number makes
     that cast fail. Without hosts every column is fixed-width: binary COPY into NumPy. A
     large range is read in time slices over several connections from one snapshot
     (:mod:`metrics_toolkit.frames.parallel`).
     """
 
+    one_host = None
+    if not by_host and filters.host is None:
+        rows = _filtered(select(_host_expr(connection).label("h")), connection, filters)
+        sample = rows.limit(_HOST_SAMPLE).subquery()
+        seen = connection.execute(select(sample.c.h).distinct().limit(2)).scalars().all()
+        if len(seen) > 1:  # a look at a few rows usually shows several hosts at once
+            return _pg_values(connection, paths, filters, by_host=True)
+        one_host = seen[0] if seen else None
+
     def run(part_connection: Connection, part: Filters, fast: bool) -> dict[str, Any]:
-        query = pg_values(paths, part, fast=fast, by_host=by_host)
+        query = pg_values(paths, part, fast=fast, by_host=by_host, one_host=one_host)
         if by_host:
             raw = _pg_copy(part_connection, query)
             return {name: raw[name].to_numpy() for name in query.columns}
         kinds: list[tuple[str, Kind]] = [("ts_us", "timestamptz")]
-        kinds += [(name, "float8") for name in query.columns[1:]]
+        kinds += [(n, "int8" if n == "other_host" else "float8") for n in query.columns[1:]]
         driver = part_connection.connection.driver_connection
         return copy_columns(driver, query.sql, query.params, kinds)
 
@@ -395,8 +425,12 @@ def _pg_values(
     parts = plan_parts(connection, filters, lambda: _time_range(connection, filters))
     done = read_parts(connection, parts, read)
     if len(done) == 1:
-        return done[0]
-    return {name: np.concatenate([part[name] for part in done]) for name in done[0]}
+        values = done[0]
+    else:
+        values = {name: np.concatenate([part[name] for part in done]) for name in done[0]}
+    if one_host is not None and values.pop("other_host").any():
+        return _pg_values(connection, paths, filters, by_host=True)
+    return values
 
 
 def _pg_copy(connection: Connection, query: Query) -> pd.DataFrame:
@@ -553,7 +587,7 @@ def _pg_bucket_rows(
 def _merge_bucket_parts(
     parts: list[pd.DataFrame], paths: list[str], stats: list[str]
 ) -> pd.DataFrame:
-    """Merge per-bucket partial aggregates by the rollup rule (sums add, min of mins...)."""
+    """Merge per-bucket partial aggregates by the pooling law (``rollup.stats.POOL_LAW``)."""
     parts = [p for p in parts if len(p)]
     if len(parts) <= 1:
         empty = ["bucket_us", "host", "intervals", "samples"]
@@ -561,16 +595,16 @@ def _merge_bucket_parts(
         return parts[0] if parts else pd.DataFrame(columns=empty)
     both = pd.concat(parts, ignore_index=True)
     how: dict[str, Any] = {
-        "samples": "sum",
+        "samples": POOL_LAW["samples"],
         "intervals": lambda s: ",".join(v for v in s if isinstance(v, str)) or None,
     }
     for i in range(len(paths)):
         for stat in stats:
             column = f"m{i}_{stat}"
             both[column] = pd.to_numeric(both[column], errors="coerce")
-            how[column] = {"count": "sum", "sum": "sum", "min": "min", "max": "max"}[stat]
-            if stat == "sum":  # a sum over no values is missing, not 0
-                how[column] = lambda s: s.sum(min_count=1)
+            # a sum over no values is missing, not 0
+            law = POOL_LAW[stat]
+            how[column] = (lambda s: s.sum(min_count=1)) if law == "sum" else law
     merged = both.groupby(["bucket_us", "host"], sort=False).agg(how).reset_index()
     return merged.sort_values(
         ["host", "bucket_us"] if merged["host"].nunique() > 1 else ["bucket_us"]
@@ -604,9 +638,9 @@ def _pandas_frame(
         frame = shape({}, paths, stats, empty_index(by_host))
         frame.attrs.update(interval=str(width), method="pandas", stored_intervals=[], notes=[])
         return frame
-    keys = ("host", "metric_type") if by_host else ("metric_type",)
-    buckets = resample_stats(stats_frame(rows, keys=keys), width)
-    final = finalize(buckets, stats)
+    # Always per host: pooled frames merge the hosts' buckets by the pooling law.
+    buckets = resample_stats(stats_frame(rows, keys=("host", "metric_type")), width)
+    final = finalize(buckets, stats, pool=None if by_host else "host")
     final = final.droplevel("metric_type")
     columns: dict[tuple[str, str], Any] = {}
     for path in paths:

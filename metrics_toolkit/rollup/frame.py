@@ -36,6 +36,7 @@ import pandas as pd
 
 from metrics_toolkit import catalog
 from metrics_toolkit.documents import strip_metrics
+from metrics_toolkit.errors import MetricsToolkitError
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.arrays import (
     FloatArray,
@@ -50,6 +51,7 @@ from metrics_toolkit.rollup.arrays import (
 from metrics_toolkit.rollup.rule import COUNTER_STATS, GAUGE_STATS, KindOf, Row
 from metrics_toolkit.rollup.stats import (
     DEFAULT_KEYS,
+    POOL_LAW,
     ROW_METRIC,
     checked_stats,
     column_of,
@@ -72,6 +74,7 @@ __all__ = [
     "bucket_starts",
     "is_stats_frame",
     "metrics_of",
+    "pool_stats",
     "resample_stats",
     "stats_frame",
 ]
@@ -95,7 +98,8 @@ def resample_stats(
     raw they take the value-frame path and only each bucket's latest document is read for
     labels). Series are what the key levels tell apart: leaving ``host`` out of ``keys``
     merges hosts, which is fine for gauges but folds counters of different hosts into one
-    sequence (meaningless): aggregate counters per host.
+    sequence (meaningless): keep ``host`` and pool the buckets with :func:`pool_stats`
+    (or ``rollup.output.finalize(..., pool="host")``).
     Returns a stats frame with one row per (keys..., bucket) that
     holds data, labelled by bucket start (pandas' ``resample(w, origin="epoch",
     closed="left", label="left")``, done with integer bucketing). Empty buckets are not
@@ -132,9 +136,10 @@ def _resample_rows(
 class _Groups:
     """Rows of a sorted frame grouped by (series, bucket)."""
 
-    def __init__(self, rows: Layout, width: Interval) -> None:
+    def __init__(self, rows: Layout, width: Interval | None) -> None:
+        """``width=None`` groups equal timestamps (rows that are buckets already)."""
         self.rows = rows
-        self.buckets = floor_ticks(rows.ticks, width, rows.unit)
+        self.buckets = rows.ticks if width is None else floor_ticks(rows.ticks, width, rows.unit)
         self.ids, self.starts = bucket_ids(rows.series, self.buckets)
 
     @property
@@ -148,6 +153,12 @@ class _Groups:
 
     def by(self, values: Any) -> Any:
         return pd.DataFrame(values, copy=False).groupby(self.ids, sort=False)
+
+    def law(self, values: FloatArray, how: str) -> FloatArray:
+        """One column merged per group by ``how`` (``"sum"``, ``"min"``, ``"max"``)."""
+        by = pd.Series(values, copy=False).groupby(self.ids, sort=False)
+        merged = by.sum(min_count=1) if how == "sum" else by.agg(how)
+        return np.asarray(merged.to_numpy(dtype=np.float64), dtype=np.float64)
 
 
 def _resample_values(
@@ -205,7 +216,35 @@ def _resample_values(
     return make_frame(data, groups.index())
 
 
-def _resample_stats(stats: pd.DataFrame, width: Interval, kind_of: KindOf) -> pd.DataFrame:
+def pool_stats(
+    stats: pd.DataFrame, *, level: str = "host", kind_of: KindOf = catalog.kind_of
+) -> pd.DataFrame:
+    """Pool the series the ``level`` key tells apart (hosts): the law of :data:`POOL_LAW`.
+
+    ``stats`` holds buckets (a stats frame from :func:`resample_stats`) whose counters'
+    ``increase``, ``resets`` and ``max_rate`` are already *presented* per series (each
+    counted from its own previous sample: ``rollup.output.finalize(..., pool=level)`` does
+    that first); a counter is never folded across series. Returns one row per (other
+    keys..., bucket start) merging the rows of every ``level`` value: counts, sums,
+    increases and resets add; min of mins, max of maxes, the highest ``max_rate``;
+    ``first``/``last`` the values at the earliest/latest sample time, ties broken by the
+    ``level`` label (``first``: the lowest, ``last``: the highest), then by each series' own
+    row order (row time, then id: the order rows are read in). The mean (``sum / count``)
+    is thus sample-weighted.
+    """
+    checked = checked_stats(stats, kind_of)  # rows by (level..., keys, time): ties by label
+    if level not in checked.index.names:
+        msg = f"Cannot pool over {level!r}: the frame's index levels are {checked.index.names}."
+        raise MetricsToolkitError(msg)
+    with np.errstate(over="ignore"):
+        return _resample_stats(checked.droplevel(level), None, kind_of, pool=True)
+
+
+def _resample_stats(
+    stats: pd.DataFrame, width: Interval | None, kind_of: KindOf, *, pool: bool = False
+) -> pd.DataFrame:
+    """Merge the rows of each (keys..., bucket); ``pool``: rows of separate series, whose
+    counters add by :data:`POOL_LAW` instead of folding in time order."""
     stats = checked_stats(stats, kind_of)
     groups = _Groups(layout(stats.index), width)
     metrics = metrics_of(stats)
@@ -229,6 +268,14 @@ def _resample_stats(stats: pd.DataFrame, width: Interval, kind_of: KindOf) -> pd
         }
     data: dict[tuple[str, str], Any] = {}
     for j, path in enumerate(metrics):
+        if kind_of(path) == "counter" and pool:
+            for stat in COUNTER_STATS:
+                data[path, stat] = (
+                    common[stat][:, j]
+                    if stat in common
+                    else groups.law(column_of(stats, path, stat), POOL_LAW[stat])
+                )
+            continue
         if kind_of(path) == "counter":
             own = {stat: stats[path, stat].to_numpy() for stat in ("increase", "resets")}
             own["max_rate"] = column_of(stats, path, "max_rate")
@@ -254,7 +301,9 @@ def _resample_stats(stats: pd.DataFrame, width: Interval, kind_of: KindOf) -> pd
             data[path, stat] = own_stats[stat] if stat in own_stats else common[stat][:, j]
     row = groups.by(stats[ROW_METRIC][["samples", "interval"]].to_numpy(dtype=np.float64))
     data[ROW_METRIC, "samples"] = row.sum().to_numpy()[:, 0]
-    data[ROW_METRIC, "interval"] = np.maximum(row.max().to_numpy()[:, 1], width.seconds)
+    data[ROW_METRIC, "interval"] = np.maximum(
+        row.max().to_numpy()[:, 1], 0 if width is None else width.seconds
+    )
     if (ROW_METRIC, "labels") in stats.columns:
         data[ROW_METRIC, "labels"] = _latest_labels(stats, groups, metrics)
     return make_frame(data, groups.index())

@@ -31,6 +31,7 @@ from metrics_toolkit.rollup.arrays import (
     ticks_per_second,
     to_microseconds,
 )
+from metrics_toolkit.rollup.frame import pool_stats
 from metrics_toolkit.rollup.rule import EPOCH, LEAF_STATS, KindOf, LeafStats, Row, rollup_document
 from metrics_toolkit.rollup.stats import (
     ROW_METRIC,
@@ -60,6 +61,7 @@ def finalize(
     data: pd.DataFrame | Iterable[Row],
     stats: Sequence[str] = ("mean",),
     *,
+    pool: str | None = None,
     kind_of: KindOf = catalog.kind_of,
 ) -> pd.DataFrame:
     """User-facing columns from a stats frame (or a value frame, or rows).
@@ -76,6 +78,13 @@ def finalize(
       first row of each series has no previous row in the frame and shows only its
       internal increase.
 
+    ``pool`` names a key level (``"host"``) whose series are pooled: each series' counters
+    are presented on their own first, then the rows of one bucket are merged by the
+    pooling law (:func:`metrics_toolkit.rollup.frame.pool_stats`: counts, sums, increases
+    and resets add, min of mins, max of maxes, the highest ``max_rate``, the mean
+    sample-weighted, ``first``/``last`` by time with ties broken by the label, then row
+    order); the level leaves the index. A counter's ``mean`` stays its pooled ``last``.
+
     One stat gives one column per metric path; several give ``(metric, stat)`` columns.
     The index is the input's (keys..., timestamp).
     """
@@ -86,13 +95,15 @@ def finalize(
         msg = f"Unknown statistic {name!r}: choose from {', '.join(FINAL_STATS)}."
         raise MetricsToolkitError(msg)
     frame = stats_frame(data, kind_of=kind_of)
+    if pool is not None:  # present each series' counters, then merge the series
+        frame = pool_stats(_with_presented(frame, kind_of), level=pool, kind_of=kind_of)
     rows = layout(frame.index)
     out: dict[Any, Any] = {}
     nan = np.full(len(frame), np.nan)
     for path in metrics_of(frame):
         counter = kind_of(path) == "counter"
         column = {stat: column_of(frame, path, stat) for stat in LEAF_STATS}
-        if counter and {"increase", "resets", "max_rate"} & set(wanted):
+        if counter and pool is None and {"increase", "resets", "max_rate"} & set(wanted):
             column.update(_presented(rows, column))
         column["count"] = np.nan_to_num(column["count"], nan=0.0)
         if counter:
@@ -109,6 +120,18 @@ def finalize(
     else:
         result.columns.name = "metric"
     return result
+
+
+def _with_presented(frame: pd.DataFrame, kind_of: KindOf) -> pd.DataFrame:
+    """A sorted stats frame with every counter's increase, resets and max_rate presented."""
+    rows = layout(frame.index)
+    out = frame.copy()
+    for path in metrics_of(frame):
+        if kind_of(path) == "counter":
+            column = {stat: column_of(frame, path, stat) for stat in LEAF_STATS}
+            for stat, values in _presented(rows, column).items():
+                out[path, stat] = values
+    return out
 
 
 def _presented(rows: Layout, column: dict[str, FloatArray]) -> dict[str, FloatArray]:

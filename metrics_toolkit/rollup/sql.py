@@ -94,7 +94,7 @@ def _pg_rows(where: str) -> str:
     inline document is read where it lies: copying it would only cost time.
     """
     return (
-        "(SELECT timestamp, metric_type, CASE WHEN pg_column_compression(metric_data) IS NULL "
+        "(SELECT id, timestamp, metric_type, CASE WHEN pg_column_compression(metric_data) IS NULL "
         f"AND pg_column_size(metric_data) < {_INLINE_BYTES} THEN metric_data "
         "ELSE metric_data || '{}'::jsonb END AS metric_data "
         f"FROM metrics_snapshots WHERE {where} OFFSET 0) AS src"
@@ -115,7 +115,12 @@ def _pg_chain(i: int, path: str, params: dict[str, Any]) -> str:
 
 
 def pg_values(
-    metrics: Sequence[str], filters: Filters, *, fast: bool = False, by_host: bool = True
+    metrics: Sequence[str],
+    filters: Filters,
+    *,
+    fast: bool = False,
+    by_host: bool = True,
+    one_host: str | None = None,
 ) -> Query:
     """Full resolution: the timestamp, the host (with ``by_host``), one float per metric.
 
@@ -126,7 +131,10 @@ def pg_values(
 
     With ``by_host`` the result is for a text COPY: ``ts_us`` (epoch microseconds), ``host``
     and the values (empty when missing). Without, every column is fixed-width and non-null
-    (``timestamp``, then NaN for a missing value), for :mod:`metrics_toolkit.store.pg_copy`.
+    (``timestamp``, then NaN for a missing value), for :mod:`metrics_toolkit.store.pg_copy`,
+    and with ``one_host`` an ``other_host`` int8 column flags (1) the rows of another host.
+    Rows come in time order; with ``by_host``, rows of equal times by host (byte order),
+    then id: the pooling law's tie order.
     """
     params: dict[str, Any] = {}
     extract = []
@@ -140,22 +148,27 @@ def pg_values(
             extract.append(f"metric_data #> %(p{i})s AS v{i}")
             value = _pg_num(f"v{i}")
         convert.append(f"{value} AS m{i}" if by_host else f"coalesce({value}, 'NaN') AS m{i}")
-    host = ["metric_data ->> 'host' AS host"] if by_host else []
-    inner = ", ".join(["timestamp", *host, *extract])
+    host = ["metric_data ->> 'host' AS host"] if by_host or one_host is not None else []
+    inner = ", ".join(["id", "timestamp", *host, *extract])
     head = (
         "SELECT (extract(epoch FROM timestamp) * 1000000)::bigint AS ts_us, "
         "coalesce(host, '') AS host"
         if by_host
         else "SELECT timestamp"
     )
+    if one_host is not None and not by_host:
+        params["one_host"] = one_host
+        convert.append("(coalesce(host, '') <> %(one_host)s)::int::int8 AS other_host")
+    order = "timestamp, coalesce(host, '') COLLATE \"C\", id" if by_host else "timestamp"
     sql = (
         head
         + "".join(f", {c}" for c in convert)
         + f" FROM (SELECT {inner} FROM {_pg_rows(_pg_where(filters, params))}"
-        " OFFSET 0) AS s ORDER BY timestamp"
+        f" OFFSET 0) AS s ORDER BY {order}"
     )
     first = ["ts_us", "host"] if by_host else ["timestamp"]
-    return Query(sql, params, [*first, *[f"m{i}" for i in range(len(metrics))]])
+    flag = ["other_host"] if one_host is not None and not by_host else []
+    return Query(sql, params, [*first, *[f"m{i}" for i in range(len(metrics))], *flag])
 
 
 ROWS_SQL = {
@@ -197,6 +210,7 @@ def pg_buckets(
     """
     params: dict[str, Any] = {"width": f"{width_seconds} seconds"}
     level1 = [
+        "id",
         "timestamp",
         "coalesce(metric_data ->> 'host', '') AS host",
         f"(metric_data ? '{ROLLUP_KEY}') AS r",
@@ -204,6 +218,7 @@ def pg_buckets(
         f"metric_data #> '{{{ROLLUP_KEY},samples}}' AS rollup_samples",
     ]
     level2 = [
+        "id",
         "timestamp",
         "host",
         "r",
@@ -241,9 +256,11 @@ def pg_buckets(
             else:  # first / last: the value of the earliest / latest sample
                 value = f"CASE WHEN r THEN x{i}_{stat} ELSE {raw} END"
                 when = f"CASE WHEN r THEN x{i}_{stat}_time ELSE extract(epoch FROM timestamp) END"
+                # ties: host (byte order), then row order (time, id), as the pooling law
                 order = "ASC" if stat == "first" else "DESC"
+                ties = f'host COLLATE "C" {order}, timestamp {order}, id {order}'
                 expr = (
-                    f"(array_agg({value} ORDER BY {when} {order}) "
+                    f"(array_agg({value} ORDER BY {when} {order}, {ties}) "
                     f"FILTER (WHERE ({value}) IS NOT NULL))[1]"
                 )
             level3.append(f"{expr} AS m{i}_{stat}")
@@ -387,7 +404,7 @@ def sqlite_values(metrics: Sequence[str], filters: Filters) -> Query:
         columns.append("doc")
     sql = (
         f"SELECT {', '.join(select)} FROM metrics_snapshots "
-        f"WHERE {_sqlite_where(filters, params)} ORDER BY timestamp"
+        f"WHERE {_sqlite_where(filters, params)} ORDER BY timestamp, host, id"
     )
     return Query(sql, params, columns)
 

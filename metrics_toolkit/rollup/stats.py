@@ -34,6 +34,25 @@ ROW_METRIC = "_rollup"
 #: Row columns of a stats frame (``labels`` only when built from documents).
 ROW_STATS = ("samples", "interval", "labels")
 DEFAULT_KEYS = ("host", "metric_type")
+#: The pooling law: how one bucket's statistic merges over the separate series (hosts) it
+#: pools, and over partial aggregates of one bucket. Counts, sums, increases and resets
+#: add; min of mins, max of maxes, the highest ``max_rate``; ``first``/``last`` are the
+#: values at the earliest ``first_time`` / latest ``last_time``, ties broken by the row
+#: order (pooled hosts: host label, then each host's own order: row time, then id); see
+#: :func:`metrics_toolkit.rollup.frame.pool_stats`.
+POOL_LAW = {
+    "count": "sum",
+    "sum": "sum",
+    "increase": "sum",
+    "resets": "sum",
+    "min": "min",
+    "max": "max",
+    "max_rate": "max",
+    "first_time": "min",
+    "last_time": "max",
+    "samples": "sum",
+    "interval": "max",
+}
 
 
 def stats_for(kind: catalog.Kind) -> tuple[str, ...]:
