@@ -199,7 +199,9 @@ def test_grafana_user_view_links_login_and_roles_in_a_real_browser(
                 page.get_by_text("Admin", exact=True).click()
                 page.get_by_text("Archive policy").wait_for(timeout=30_000)
                 page.wait_for_url(re.compile(r"page=admin"), timeout=30_000)
-                page.wait_for_timeout(800)
+                page.get_by_text("Retention (days)").wait_for(timeout=30_000)
+                page.get_by_text("Config", exact=True).wait_for(timeout=30_000)
+                page.wait_for_timeout(1500)
                 shoot(page, tmp_path, "3-admin-as-admin.png")
 
                 # Log out: a reload no longer logs in.

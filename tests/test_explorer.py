@@ -460,7 +460,9 @@ def test_chart_groups_per_metric_and_per_area() -> None:
     metrics = ["cpu.usage_percent", "cpu.load1", "cpu.user_percent", "memory.used_bytes"]
     per_metric = chart_groups(metrics)
     assert [g.metrics for g in per_metric] == [(m,) for m in metrics]
-    assert per_metric[0].title.startswith("cpu.usage_percent — ")
+    assert [g.title for g in per_metric][:2] == ["CPU busy", "Load (1 min)"]  # the reports'
+    assert per_metric[0].details == "cpu.usage_percent: CPU busy time, all cores"
+    assert per_metric[2].title == "Time in user mode, all cores"  # else the catalog's
     per_area = chart_groups(metrics, "area")
     assert [(g.title, g.metrics) for g in per_area] == [
         ("cpu (percent)", ("cpu.usage_percent", "cpu.user_percent")),
@@ -649,7 +651,8 @@ def test_admin_config_users_and_plan(engine: Engine, stored: list[Any]) -> None:
     with session_scope(engine) as session:
         add_user(session=session, username="zoe", password="pw")
     users = admin.users_table(engine)
-    assert list(users.columns) == ["username", "created_at", "last_login"]
+    assert list(users.columns) == ["username", "admin", "created_at", "last_login"]
+    assert users["admin"].tolist() == [True]  # zoe, the first user
     now = T0 + timedelta(days=5)
     summary, plan = admin.plan_table(engine, now=now)
     _, actions = dry_run(engine, now=now)
