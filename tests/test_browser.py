@@ -31,6 +31,20 @@ CHART = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart']
 pytestmark = pytest.mark.browser
 
 
+def launch(playwright: Any, chromium: Path) -> Any:
+    """Headless Debian Chromium, as every browser test starts it."""
+    return playwright.chromium.launch(
+        executable_path=str(chromium),
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+
+
+def log_in_page(page: Any, user: str, password: str) -> None:
+    page.get_by_role("textbox", name="Username").fill(user, timeout=60_000)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
 @pytest.fixture
 def chromium() -> Path:
     if not CHROMIUM.exists():
@@ -51,16 +65,11 @@ def test_login_and_charts_in_a_real_browser(
     screenshot = tmp_path / "explorer.png"
     try:
         with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(chromium),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = launch(playwright, chromium)
             try:
                 page = browser.new_page(viewport={"width": 1400, "height": 1300})
                 page.goto(f"http://127.0.0.1:{port}/", timeout=60_000)
-                page.get_by_role("textbox", name="Username").fill(USER, timeout=60_000)
-                page.get_by_role("textbox", name="Password").fill(PASSWORD)
-                page.get_by_role("button", name="Log in").click()
+                log_in_page(page, USER, PASSWORD)
                 page.wait_for_selector(CHART, timeout=60_000)
                 page.get_by_text("Summary", exact=True).wait_for(timeout=30_000)
                 page.wait_for_timeout(1500)  # let Vega finish drawing before the picture
@@ -103,12 +112,6 @@ def pixels_of(png: bytes, color: str, tolerance: int = 40) -> list[tuple[int, in
     ]
 
 
-def log_in_page(page: Any, user: str, password: str) -> None:
-    page.get_by_role("textbox", name="Username").fill(user, timeout=60_000)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-
-
 def shoot(page: Any, target: Path, name: str) -> Path:
     path = target / name
     page.screenshot(path=str(path))
@@ -131,10 +134,7 @@ def test_grafana_user_view_links_login_and_roles_in_a_real_browser(
     base = f"http://127.0.0.1:{port}/"
     try:
         with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(chromium),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = launch(playwright, chromium)
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1300})
                 page = context.new_page()
