@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from PIL import Image
 
 from metrics_toolkit.reporting.charts import PALETTE
 from metrics_toolkit.store.db import make_engine
-from tests.test_explorer_cli import free_port, start_explorer, stop
+from tests.test_explorer_cli import free_port, start_explorer, stop, watches
 from tests.test_explorer_support import PASSWORD, USER, add_account, fill
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -159,6 +160,8 @@ def test_grafana_user_view_links_login_and_roles_in_a_real_browser(
                 page.wait_for_timeout(1500)  # let Vega finish drawing
                 assert page.locator("[data-testid='stException']").count() == 0
                 shoot(page, tmp_path, "1-default-view.png")
+                (streamlit,) = psutil.Process(server.pid).children()
+                assert not watches(streamlit.pid), "explore serves with a file watcher"
 
                 # Colours: the first chart draws its three hosts in the reports' palette.
                 first = charts.first

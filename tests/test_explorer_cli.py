@@ -64,7 +64,8 @@ def stop(process: subprocess.Popen[bytes]) -> int:
 
 
 def watches(pid: int) -> list[str]:
-    """The inotify handles a process holds (what Streamlit's file watcher opens)."""
+    """The inotify handles a process holds (Streamlit's file watcher opens one per server as
+    soon as a browser session runs the page)."""
     found = []
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -89,8 +90,8 @@ def test_explore_serves_the_app_and_stops_with_its_streamlit(sqlite_url: str) ->
         assert not any("metrics.db" in part for part in child.cmdline())  # URL not on argv
         database = sqlite_url.removeprefix("sqlite:///")
         assert child.environ()["METRICS_TOOLKIT_DATABASE_URL"] == f"sqlite:///{database}"
-        # Served as a product: no file watcher (no inotify handle at all), viewer toolbar.
-        assert not any(watches(child.pid)), "the server watches files"
+        # Served as a product: no file watcher (see test_browser: no inotify handle once a
+        # session runs the page), no developer menu.
         options = " ".join(child.cmdline())
         assert "--server.fileWatcherType none" in options
         assert "--client.toolbarMode viewer" in options
