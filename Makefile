@@ -21,6 +21,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed-dev  ## Create .venv and install the project with everything
 
+# make explore PORT=8600 / make lab PORT=8890: the port to serve on (defaults 8501 and 8888).
+EXPLORE_PORT = $(or $(PORT),8501)
 DEMO_DAYS ?= 30
 DEMO_INTERVAL ?= 60s
 
@@ -45,6 +47,9 @@ demo: install  ## Run the main job on the embedded SQLite database (demo/metrics
 	@echo "== a $(DEMO_DAYS)-day report"
 	$(BIN)/metrics-toolkit report --period 30d --end latest --format html,pdf,json --out reports
 	$(BIN)/metrics-toolkit status
+	@echo "== next: create a user (the first one is an admin), then open the explorer"
+	@echo "   $(BIN)/metrics-toolkit users add NAME"
+	@echo "   make explore            # http://127.0.0.1:$(EXPLORE_PORT)/ (make explore PORT=8600 for another port)"
 
 test: install  ## Run the whole test suite (PostgreSQL tests skip without a server, except in CI)
 	$(BIN)/pytest
@@ -70,13 +75,13 @@ bench: install  ## Run the benchmarks (not part of CI)
 # The demo database as an absolute URL: notebooks run from notebooks/, not the repository root.
 LAB_DB_URL = $(if $(filter $(DEMO_DB),$(METRICS_TOOLKIT_DATABASE_URL)),sqlite:///$(CURDIR)/demo/metrics.db,$(METRICS_TOOLKIT_DATABASE_URL))
 
-lab: install  ## Open JupyterLab on notebooks/ against the demo database (runs make demo if it is missing)
+lab: install  ## Open JupyterLab on notebooks/ against the demo database (make lab PORT=8888; runs make demo if missing)
 	@if [ "$(LAB_DB_URL)" = "sqlite:///$(CURDIR)/demo/metrics.db" ] && [ ! -f demo/metrics.db ]; then $(MAKE) demo; fi
-	METRICS_TOOLKIT_DATABASE_URL='$(LAB_DB_URL)' $(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+	METRICS_TOOLKIT_DATABASE_URL='$(LAB_DB_URL)' $(BIN)/jupyter lab --notebook-dir=notebooks $(if $(PORT),--port=$(PORT)) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-explore: install  ## Open the web explorer on the demo database (log in as a user made by `users add`)
+explore: install  ## Open the web explorer on the demo database (make explore PORT=8600; log in as a user made by `users add`)
 	@if [ "$(LAB_DB_URL)" = "sqlite:///$(CURDIR)/demo/metrics.db" ] && [ ! -f demo/metrics.db ]; then $(MAKE) demo; fi
-	$(BIN)/metrics-toolkit explore
+	$(BIN)/metrics-toolkit explore --port $(EXPLORE_PORT)
 
 .PHONY: lab explore
 

@@ -74,7 +74,7 @@ _DISK_USAGE: tuple[Leaf, ...] = (
     ("total_bytes", "gauge", "bytes", "Filesystem size"),
     ("used_bytes", "gauge", "bytes", "Filesystem space in use"),
     ("free_bytes", "gauge", "bytes", "Filesystem space free for unprivileged users"),
-    ("usage_percent", "gauge", "percent", "used / (used + free), as df shows it"),
+    ("usage_percent", "gauge", "percent", "Disk space used, as df shows it: used / (used + free)"),
 )
 
 _DISK_IO: tuple[Leaf, ...] = (

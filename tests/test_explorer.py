@@ -42,7 +42,6 @@ from metrics_toolkit.explorer.query import (
     P95,
     PRESETS,
     ViewQuery,
-    anchor,
     areas,
     default_metrics,
     metric_label,
@@ -196,31 +195,31 @@ def test_attempt_login_against_the_users_table(engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("preset", "end"),
     [
-        ("1h", datetime(2026, 3, 1, 12, 31, tzinfo=UTC)),  # next minute
-        ("24h", datetime(2026, 3, 1, 12, 35, tzinfo=UTC)),  # next 5 minutes (its buckets)
-        ("7d", datetime(2026, 3, 1, 13, 0, tzinfo=UTC)),  # next 30 minutes
-        ("30d", datetime(2026, 3, 1, 14, 0, tzinfo=UTC)),  # next 2 hours
+        ("1h", datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),  # the last whole minute
+        ("24h", datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),  # last 5 minutes (its buckets)
+        ("7d", datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),  # last 30 minutes
+        ("30d", datetime(2026, 3, 1, 12, 0, tzinfo=UTC)),  # last 2 hours
     ],
 )
 def test_presets_end_on_their_bucket_boundary(preset: str, end: datetime) -> None:
     now = datetime(2026, 3, 1, 12, 30, 15, tzinfo=UTC)
     start, got = resolve_range(preset, now=now)
     assert got == end and got - start == PRESETS[preset]
+    assert got <= now  # never in the future
     later = now + timedelta(seconds=40)  # the same range (the same cache key) a bit later
     assert resolve_range(preset, now=later) == (start, got)
     assert got.timestamp() % preset_step(PRESETS[preset]).total_seconds() == 0
 
 
-def test_anchor_keeps_a_boundary() -> None:
-    exact = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
-    assert anchor(exact) == exact
-    assert anchor(exact + timedelta(microseconds=1)) == exact + timedelta(minutes=1)
-    assert anchor(exact, timedelta(hours=2)) == datetime(2026, 3, 1, 14, 0, tzinfo=UTC)
-
-
 def test_custom_range_includes_both_days_and_bad_choices_fail() -> None:
     start, end = resolve_range("custom", custom=(date(2026, 1, 7), date(2026, 1, 5)))
     assert (start, end) == (datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC))
+    # A range reaching past now ends at the current minute.
+    now = datetime(2026, 1, 6, 9, 15, 30, tzinfo=UTC)
+    assert resolve_range("custom", now=now, custom=(date(2026, 1, 5), date(2026, 1, 6))) == (
+        datetime(2026, 1, 5, tzinfo=UTC),
+        datetime(2026, 1, 6, 9, 15, tzinfo=UTC),
+    )
     with pytest.raises(InvalidArgument, match="1h, 24h, 7d, 30d, custom"):
         resolve_range("2h")
     with pytest.raises(InvalidArgument):
@@ -251,6 +250,10 @@ def test_view_query_checks_its_range_and_knows_its_hosts() -> None:
     two = ViewQuery(T0, T0 + timedelta(hours=1), ("m",), ("web-1", "db-1"))
     assert (one.host, one.by_host) == ("web-1", False)
     assert (two.host, two.by_host) == (None, True)
+    every = ViewQuery(T0, T0 + timedelta(hours=1), ("m",), pooled=False)
+    pooled = ViewQuery(T0, T0 + timedelta(hours=1), ("m",), ("web-1", "db-1"), pooled=True)
+    assert every.by_host and not pooled.by_host
+    assert not ViewQuery(T0, T0 + timedelta(hours=1), ("m",), ("web-1",), pooled=False).by_host
 
 
 def test_metric_menu_labels_areas_and_defaults() -> None:
@@ -464,7 +467,9 @@ def test_chart_groups_per_metric_and_per_area() -> None:
     metrics = ["cpu.usage_percent", "cpu.load1", "cpu.user_percent", "memory.used_bytes"]
     per_metric = chart_groups(metrics)
     assert [g.metrics for g in per_metric] == [(m,) for m in metrics]
-    assert per_metric[0].title.startswith("cpu.usage_percent — ")
+    assert [g.title for g in per_metric][:2] == ["CPU busy", "Load (1 min)"]  # the reports'
+    assert per_metric[0].details == "cpu.usage_percent: CPU busy time, all cores"
+    assert per_metric[2].title == "Time in user mode, all cores"  # else the catalog's
     per_area = chart_groups(metrics, "area")
     assert [(g.title, g.metrics) for g in per_area] == [
         ("cpu (percent)", ("cpu.usage_percent", "cpu.user_percent")),
@@ -653,7 +658,8 @@ def test_admin_config_users_and_plan(engine: Engine, stored: list[Any]) -> None:
     with session_scope(engine) as session:
         add_user(session=session, username="zoe", password="pw")
     users = admin.users_table(engine)
-    assert list(users.columns) == ["username", "created_at", "last_login"]
+    assert list(users.columns) == ["username", "admin", "created_at", "last_login"]
+    assert users["admin"].tolist() == [True]  # zoe, the first user
     now = T0 + timedelta(days=5)
     summary, plan = admin.plan_table(engine, now=now)
     _, actions = dry_run(engine, now=now)

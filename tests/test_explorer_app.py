@@ -7,8 +7,9 @@ charts (decoded from the Arrow bytes of each Vega-Lite chart).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from streamlit.testing.v1.element_tree import Button, TextInput
 from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.explorer.report import reporting_available
 from metrics_toolkit.frames.load import load_frame
+from metrics_toolkit.reporting.charts import PALETTE
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.db import make_engine, session_scope
 from metrics_toolkit.store.ingest import write_snapshots
@@ -193,21 +195,25 @@ def test_metric_selection_changes_the_chart_data(
 ) -> None:
     at = log_in(app_for(filled_db, monkeypatch))
     before = {s for table in chart_tables(at) for s in table["series"]}
-    assert "cpu.usage_percent" in before
+    assert before == {"db-1", "web-1"}  # one line per host by default
     at.text_input(key="interval").set_value("1h")
     at.multiselect(key="metrics").set_value(["memory.used_bytes"])
+    at.radio(key="lines").set_value("pooled")
     at.run()
     assert not at.exception and not at.error
     (table,) = chart_tables(at)
     assert set(table["series"]) == {"memory.used_bytes"}
-    # The chart shows GiB: compare with load_frame's hourly means (whole buckets only).
+    # The chart shows GiB: compare with load_frame's hourly means (whole buckets from the
+    # first, up to the range's end: it ends at now, so the last bucket may be partial).
     assert "GiB" in texts(at) or table["value"].max() < 1024
     stamps = pd.to_datetime(table["timestamp"], unit="ms", utc=True)
     shown = pd.Series(table["value"].to_numpy() * 1024**3, index=stamps).iloc[1:]
+    (spec,) = chart_specs(at)
+    end = datetime.fromisoformat(spec["layer"][-1]["encoding"]["x"]["scale"]["domain"][1])
     expected = load_frame(
         filled_db,
         shown.index[0],
-        shown.index[-1] + timedelta(hours=1),
+        end,
         metrics=["memory.used_bytes"],
         interval="1h",
     )["memory.used_bytes"]
@@ -239,7 +245,8 @@ def test_downloads_and_summary_are_present(
     labels = [b.label for b in elements(at, "download_button")]
     assert labels == ["Download CSV", "Download Parquet"]
     summary = summary_table(at)
-    assert list(summary.columns) == ["metric", "mean", "p95", "min", "max", "samples"]
+    assert list(summary.columns) == ["host", "metric", "mean", "p95", "min", "max", "samples"]
+    assert set(summary["host"]) == {"db-1", "web-1"}
     assert "cpu.usage_percent" in set(summary["metric"])
     assert summary["mean"].str.endswith("%").any()
 
@@ -449,3 +456,149 @@ def test_strings_from_the_data_are_escaped(
     assert any("\\<script\\>" in source for source in sources)  # shown, as text
     assert not any("<script>" in source for source in sources)
     assert not at.exception
+
+
+# --------------------------------------------------------------------------------------
+# As a Grafana user expects it (issue 14): lines per host, colours, tooltips, titles,
+# ranges, links, roles
+
+
+def chart_specs(at: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(chart.proto.spec) for chart in elements(at, "vega_lite_chart")]
+
+
+def test_default_view_one_line_per_host_in_the_reports_colours(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = datetime.now(UTC)
+    at = log_in(app_for(filled_url, monkeypatch))
+    tables, specs = chart_tables(at), chart_specs(at)
+    assert tables and len(tables) == len(specs)
+    for table, spec in zip(tables, specs, strict=True):
+        assert set(table["series"]) == {"db-1", "web-1"}
+        line = spec["layer"][-1]["encoding"]
+        assert line["color"]["scale"] == {"domain": ["db-1", "web-1"], "range": list(PALETTE[:2])}
+        # never in the future: the x axis and the data end by now
+        assert datetime.fromisoformat(line["x"]["scale"]["domain"][1]) <= datetime.now(UTC)
+        assert table["timestamp"].max() <= before.timestamp() * 1000
+        titles = [item["title"] for item in line["tooltip"]]
+        assert titles == ["time", "host", "mean", "min", "max"]
+    cpu = tables[0]
+    row = cpu.dropna(subset=["value"]).iloc[-1]
+    assert row["shown"] == row["mean"] and row["mean"].endswith(" %")
+    stamp = pd.Timestamp(int(row["timestamp"]), unit="ms", tz="UTC")
+    assert row["bucket"].startswith(f"{stamp:%a %Y-%m-%d %H:%M} UTC (")  # date and time of day
+    assert row["host"] == row["series"]
+    page = texts(at)
+    assert "**CPU busy**" in page and "**Memory used**" in page  # the reports' labels
+    details = {str(m.value): m.proto.help for m in elements(at, "markdown")}
+    assert details["**CPU busy**"] == "cpu.usage_percent: CPU busy time, all cores"  # on hover
+    assert "psutil" not in page and "**memory.usage_percent" not in page
+    assert "the last complete 5 min before now" in page
+    summary = summary_table(at)
+    assert set(summary["host"]) == {"db-1", "web-1"}
+
+    at.radio(key="lines").set_value("pooled").run()
+    tables = chart_tables(at)
+    assert all(table["series"].nunique() == 1 for table in tables)
+    assert set(tables[0]["host"].dropna()) - {""} == {"all hosts"}
+    assert "all hosts, pooled" in texts(at)
+    assert "host" not in summary_table(at).columns
+
+
+def test_band_legend_and_counted_snapshots(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    at.selectbox(key="aggregate").set_value("mean with min-max band").run()
+    spec = chart_specs(at)[0]
+    area, line = spec["layer"][-2], spec["layer"][-1]
+    assert area["mark"]["type"] == "area" and line["mark"]["type"] == "line"
+    legend = line["encoding"]["color"]["legend"]
+    assert legend["symbolType"] == "stroke" and legend["symbolOpacity"] == 1
+    # "N snapshots holding M metric values": N is the rows stored in the shown range
+    caption = next(c for c in texts(at).splitlines() if "snapshots holding" in c)
+    shown = int(caption.split(" snapshots holding")[0].rsplit("· ", 1)[1].replace(",", ""))
+    start, end = (line["encoding"]["x"]["scale"]["domain"][i] for i in (0, 1))
+    engine = make_engine(filled_url)
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT count(*) FROM metrics_snapshots WHERE timestamp >= :a AND timestamp < :b"),
+            {"a": datetime.fromisoformat(start), "b": datetime.fromisoformat(end)},
+        ).scalar()
+    engine.dispose()
+    assert shown == stored
+
+
+def test_the_view_goes_to_the_link_and_comes_back_after_login(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = log_in(app_for(filled_url, monkeypatch))
+    at.radio(key="range").set_value("7d")
+    at.multiselect(key="hosts").set_value(["web-1"])
+    at.multiselect(key="metrics").set_value(["cpu.usage_percent", "memory.used_bytes"])
+    at.text_input(key="interval").set_value("1h")
+    at.selectbox(key="aggregate").set_value("max")
+    at.run()
+    link = dict(at.query_params)
+    assert link == {
+        "range": "7d",
+        "interval": "1h",
+        "aggregate": "max",
+        "host": "web-1",
+        "metric": ["cpu.usage_percent", "memory.used_bytes"],
+    }
+    # Someone opens the link: the login form first, then exactly that view.
+    st.cache_resource.clear()
+    monkeypatch.setenv("METRICS_TOOLKIT_DATABASE_URL", filled_url)
+    other = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    other.query_params = dict(link)
+    other.run()
+    assert [f.label for f in other.text_input] == ["Username", "Password"]
+    log_in(other)
+    assert other.radio(key="range").value == "7d"
+    assert other.multiselect(key="hosts").value == ["web-1"]
+    assert other.multiselect(key="metrics").value == ["cpu.usage_percent", "memory.used_bytes"]
+    assert other.text_input(key="interval").value == "1h"
+    assert other.selectbox(key="aggregate").value == "max"
+    assert "1h buckets" in texts(other) and "web-1" in texts(other)
+    assert dict(other.query_params) == link
+    # Nonsense in a link is ignored, never an error.
+    bad = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    bad.query_params = {"range": "2y", "interval": "7min", "metric": "no.such", "from": "x"}
+    bad.run()
+    log_in(bad)
+    assert not bad.exception and not bad.error
+    assert bad.radio(key="range").value == "24h"
+    assert "cpu.usage_percent" in bad.multiselect(key="metrics").value
+
+
+def test_only_admins_see_or_reach_the_admin_page(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = make_engine(filled_url)
+    add_account(engine, "bob", "another password")
+    with session_scope(engine) as session:
+        alice, bob = (get_user(session=session, username=n) for n in (USER, "bob"))
+        assert alice is not None and alice.is_admin  # the first user
+        assert bob is not None and not bob.is_admin
+    engine.dispose()
+    at = admin(log_in(app_for(filled_url, monkeypatch)))
+    assert "Archive policy" in texts(at) and at.query_params.get("page") == "admin"
+    assert "(admin)" in texts(at)
+
+    plain = log_in(app_for(filled_url, monkeypatch), "bob", "another password")
+    assert not [r for r in plain.sidebar.radio if r.label == "Page"]  # no way to the page
+    assert "Archive policy" not in texts(plain)
+    crafted = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    crafted.query_params = {"page": "admin"}
+    crafted.run()
+    log_in(crafted, "bob", "another password")
+    assert "Refused: the Admin page is for administrators only" in crafted.error[0].value
+    page = texts(crafted)
+    for secret in ("Archive policy", "Config", "Users", "retention"):
+        assert secret not in page
+    assert not elements(crafted, "dataframe") and not crafted.number_input
+    button(crafted, "Back to the explorer").click()
+    crafted.run()
+    assert elements(crafted, "vega_lite_chart") and not crafted.error

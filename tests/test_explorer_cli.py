@@ -63,6 +63,20 @@ def stop(process: subprocess.Popen[bytes]) -> int:
         raise
 
 
+def watches(pid: int) -> list[str]:
+    """The inotify handles a process holds (Streamlit's file watcher opens one per server as
+    soon as a browser session runs the page)."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if "inotify" in target:
+            found.append(target)
+    return found
+
+
 def test_explore_serves_the_app_and_stops_with_its_streamlit(sqlite_url: str) -> None:
     fill(sqlite_url, days=1, interval="15min")
     port = free_port()
@@ -76,6 +90,11 @@ def test_explore_serves_the_app_and_stops_with_its_streamlit(sqlite_url: str) ->
         assert not any("metrics.db" in part for part in child.cmdline())  # URL not on argv
         database = sqlite_url.removeprefix("sqlite:///")
         assert child.environ()["METRICS_TOOLKIT_DATABASE_URL"] == f"sqlite:///{database}"
+        # Served as a product: no file watcher (see test_browser: no inotify handle once a
+        # session runs the page), no developer menu.
+        options = " ".join(child.cmdline())
+        assert "--server.fileWatcherType none" in options
+        assert "--client.toolbarMode viewer" in options
     finally:
         code = stop(process)
     assert code == 0

@@ -20,7 +20,7 @@ PASSWORD = "correct horse battery"
 
 
 def history_end() -> datetime:
-    """The current minute: the explorer's presets end at the next one, so the data is in range."""
+    """The current minute (the explorer's presets end at the last complete bucket before it)."""
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from metrics_toolkit.explorer.auth import MAX_FAILURES, WRONG_CREDENTIALS
-from tests.test_browser import CHART, chromium  # noqa: F401 - the fixture
+from tests.test_browser import CHART, chromium, launch  # noqa: F401 - the fixture
 from tests.test_explorer_cli import free_port, start_explorer, stop
 from tests.test_explorer_support import PASSWORD, USER, fill
 
@@ -84,10 +84,7 @@ def test_login_logout_downloads_and_lockout_in_a_real_browser(
     server = start_explorer(sqlite_url, port)
     try:
         with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(chromium),
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-            )
+            browser = launch(playwright, chromium)
             try:
                 context = browser.new_context(accept_downloads=True)
                 page = context.new_page()
@@ -97,7 +94,9 @@ def test_login_logout_downloads_and_lockout_in_a_real_browser(
                     _login_form_only(page)
                 assert _status(f"{base}/media/{secrets.token_hex(28)}.csv") == 404
 
-                # 2. log in and download the CSV
+                # 2. log in (on the explorer: a link with page=Admin opens that page for an
+                # admin, see test_browser) and download the CSV
+                page.goto(base + "/", timeout=TIMEOUT)
                 _submit(page, USER, PASSWORD)
                 page.wait_for_selector(CHART, timeout=TIMEOUT)
                 with page.expect_download(timeout=TIMEOUT) as info:

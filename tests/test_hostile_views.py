@@ -251,7 +251,7 @@ def test_explorer_escapes_a_metric_path_and_a_host(
     path = join_path(("disk", "mounts", MOUNT, "usage_percent"))
     rows: list[Row] = [
         (
-            now - timedelta(minutes=5 * i),
+            now - timedelta(minutes=5 * (i + 1)),  # before the last complete bucket's end
             "aggregated",
             {"host": HOST, "disk": {"mounts": {MOUNT: {"usage_percent": 40.0 + i}}}},
         )

@@ -35,23 +35,29 @@ def users_group() -> None:
 @users_group.command("add")
 @click.argument("username")
 @password_stdin
+@click.option(
+    "--admin", is_flag=True, help="May open the explorer's Admin page (the first user always may)."
+)
 @pass_app
-def add(app: AppContext, username: str, password_stdin: bool) -> None:
+def add(app: AppContext, username: str, password_stdin: bool, admin: bool) -> None:
     """Create a user; the password is prompted for (or read from stdin).
 
-    Example: echo 's3cret-pass' | metrics-toolkit users add alice --password-stdin
+    The first user created is an admin; later ones only with --admin.
+
+    Example: echo 's3cret-pass' | metrics-toolkit users add alice --password-stdin --admin
     """
     password = _read_password(password_stdin)
     with app.session() as session:
-        user = users.add_user(session=session, username=username, password=password)
-        click.echo(f"Created user {user.username!r}.")
+        user = users.add_user(session=session, username=username, password=password, admin=admin)
+        role = " (admin)" if user.is_admin else ""
+        click.echo(f"Created user {user.username!r}{role}.")
 
 
 @users_group.command("list")
 @json_option
 @pass_app
 def list_(app: AppContext, as_json: bool) -> None:
-    """List users with their creation and last login times.
+    """List users: whether they are admins, their creation and last login times.
 
     Example: metrics-toolkit users list --json
     """
@@ -63,10 +69,11 @@ def list_(app: AppContext, as_json: bool) -> None:
     if not rows:
         click.echo("No users yet. Create one with: metrics-toolkit users add NAME")
         return
-    table = Table("username", "created (UTC)", "last login (UTC)")
+    table = Table("username", "admin", "created (UTC)", "last login (UTC)")
     for row in rows:
         last = row.last_login.strftime("%Y-%m-%d %H:%M:%S") if row.last_login else "never"
-        table.add_row(row.username, row.created_at.strftime("%Y-%m-%d %H:%M:%S"), last)
+        created = row.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(row.username, "yes" if row.is_admin else "no", created, last)
     console().print(table)
 
 

@@ -92,10 +92,10 @@ def save_config(engine: Engine, key: str, text: str) -> Any:
 
 
 def users_table(engine: Engine) -> pd.DataFrame:
-    """User names with their creation and last login times (never the password hash)."""
+    """User names, admin flags, creation and last login times (never the password hash)."""
     with session_scope(engine) as session:
         users = list_users(session=session)
         return pd.DataFrame(
-            [(u.username, u.created_at, u.last_login) for u in users],
-            columns=["username", "created_at", "last_login"],
+            [(u.username, u.is_admin, u.created_at, u.last_login) for u in users],
+            columns=["username", "admin", "created_at", "last_login"],
         )

@@ -4,6 +4,11 @@ Thin by design: cached loaders at the top, the layout below. Every number comes 
 ``metrics_toolkit`` (mostly :mod:`metrics_toolkit.explorer`); this file only decides what
 goes where. The database URL comes from ``METRICS_TOOLKIT_DATABASE_URL`` (then
 ``DATABASE_URL``, then ``./metrics.db``). Nothing but the login form is shown before login.
+
+The view (range, hosts, metrics, interval, aggregate...) lives in the query string
+(:mod:`metrics_toolkit.explorer.links`), so a link or a reload shows it again after login;
+the login survives a reload through a signed, expiring session cookie
+(:mod:`metrics_toolkit.explorer.sessions`). Only admins see or reach the Admin page.
 """
 
 from __future__ import annotations
@@ -20,8 +25,14 @@ from sqlalchemy import Engine
 from metrics_toolkit.catalog import unit_of
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.explorer import admin
-from metrics_toolkit.explorer.auth import LoginThrottle, attempt_login, users_exist
-from metrics_toolkit.explorer.charts import chart_data, chart_groups, chart_spec
+from metrics_toolkit.explorer.auth import (
+    Account,
+    LoginThrottle,
+    account,
+    attempt_login,
+    users_exist,
+)
+from metrics_toolkit.explorer.charts import chart_data, chart_groups, chart_spec, shown_title
 from metrics_toolkit.explorer.connection import (
     DATABASE_ERRORS,
     database_label,
@@ -29,6 +40,7 @@ from metrics_toolkit.explorer.connection import (
     open_database,
 )
 from metrics_toolkit.explorer.downloads import to_csv_bytes, to_parquet_bytes
+from metrics_toolkit.explorer.links import DEFAULTS, LINES, PER, POOLED, from_params, to_params
 from metrics_toolkit.explorer.markup import escape_markdown
 from metrics_toolkit.explorer.query import (
     AGGREGATES,
@@ -36,16 +48,26 @@ from metrics_toolkit.explorer.query import (
     BAND,
     CUSTOM,
     P95,
+    PRESETS,
     RANGE_CHOICES,
     ViewQuery,
     areas,
     default_metrics,
     metric_label,
     normalize_interval,
+    preset_step,
     resolve_range,
 )
 from metrics_toolkit.explorer.raw import RawRow, latest_snapshots
 from metrics_toolkit.explorer.report import ReportFiles, build_report_files, reporting_available
+from metrics_toolkit.explorer.sessions import (
+    COOKIE,
+    Revoked,
+    cookie_script,
+    issue_token,
+    new_secret,
+    verify_token,
+)
 from metrics_toolkit.explorer.units import format_duration, format_value
 from metrics_toolkit.explorer.view import View, build_view
 from metrics_toolkit.frames.load import MetricInfo, list_hosts, list_metrics, time_range
@@ -55,6 +77,7 @@ from metrics_toolkit.store.db import describe_error
 TITLE = "metrics-toolkit explorer"
 TIME = "%Y-%m-%d %H:%M"
 SIDEBAR_WIDTH = 380  # pixels: room for the "area > metric (unit)" chips
+EXPLORER, ADMIN = "Explorer", "Admin"
 
 # --------------------------------------------------------------------------------------
 # Cached loaders: the engine per URL, data per query. Keys change when a preset's range
@@ -69,6 +92,17 @@ def engine_for(url: str) -> Engine:
 @st.cache_resource(show_spinner=False)
 def throttle_for(url: str) -> LoginThrottle:
     return LoginThrottle()
+
+
+@st.cache_resource(show_spinner=False)
+def session_secret() -> bytes:
+    """This server process's key for session tokens (a restart logs everyone out)."""
+    return new_secret()
+
+
+@st.cache_resource(show_spinner=False)
+def revoked_tokens() -> Revoked:
+    return Revoked()
 
 
 @st.cache_data(ttl=60, show_spinner=False)
@@ -122,8 +156,24 @@ def utc(moment: datetime) -> str:
 
 
 def logout() -> None:
+    token = st.session_state.get("token")
+    if isinstance(token, str):
+        revoked_tokens().add(token)
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    st.session_state["logged_out"] = True  # the browser's cookie no longer counts
+
+
+def cookie_token() -> str | None:
+    try:
+        return st.context.cookies.get(COOKIE)
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def set_cookie(token: str | None) -> None:
+    """Store (or delete) the session cookie in the browser; an invisible element."""
+    st.html(cookie_script(token), unsafe_allow_javascript=True, width=1)
 
 
 def client_address() -> str | None:
@@ -137,12 +187,36 @@ def client_address() -> str | None:
 # Login
 
 
-def login_gate(engine: Engine, url: str, label: str) -> str:
-    """The logged-in user name; otherwise draw the login form and stop the script."""
+def password_hash_of(engine: Engine, username: str) -> str | None:
+    found = account(engine, username)
+    return found.password_hash if found else None
+
+
+def resume_session(engine: Engine) -> str | None:
+    """The user of a valid session cookie (a reload), unless this session logged out."""
+    token = cookie_token()
+    if st.session_state.get("logged_out") or not token or token in revoked_tokens():
+        return None
+    name = verify_token(session_secret(), token, lambda n: password_hash_of(engine, n))
+    if name is not None:
+        st.session_state["user"], st.session_state["token"] = name, token
+    return name
+
+
+def login_gate(engine: Engine, url: str, label: str) -> Account:
+    """The logged-in user; otherwise draw the login form and stop the script."""
     user = st.session_state.get("user")
-    if isinstance(user, str) and user:
-        return user
+    with shown_errors("Cannot read the users table", label):
+        if not (isinstance(user, str) and user):
+            user = resume_session(engine)
+        found = account(engine, user) if user else None
+    if found is not None:
+        return found
+    if user:  # removed (or renamed) since the login: log out
+        logout()
     st.title(TITLE)
+    if st.session_state.get("logged_out"):
+        set_cookie(None)
     with shown_errors("Cannot read the users table", label):
         exist = users_exist(engine)
     if not exist:
@@ -168,8 +242,11 @@ def login_gate(engine: Engine, url: str, label: str) -> str:
                 password=password,
                 client=client_address(),
             )
-        if outcome.ok:
+        if outcome.ok and outcome.username:
+            hashed = password_hash_of(engine, outcome.username) or ""
             st.session_state["user"] = outcome.username
+            st.session_state["token"] = issue_token(session_secret(), outcome.username, hashed)
+            st.session_state.pop("logged_out", None)
             st.rerun()
         form_column.error(outcome.message)
     st.stop()
@@ -182,13 +259,17 @@ def login_gate(engine: Engine, url: str, label: str) -> str:
 def sidebar_query(engine: Engine, url: str, span: tuple[datetime, datetime]) -> ViewQuery | None:
     """Draw the explorer's sidebar; the query it describes (None while it is incomplete)."""
     st.sidebar.header("View")
-    choice = st.sidebar.radio("Time range", RANGE_CHOICES, index=1, horizontal=True, key="range")
+    state = st.session_state
+    # Defaults in the session state (never as widget arguments), so a view restored from
+    # the link and one picked by hand are the same thing to every widget.
+    for key, value in DEFAULTS.items():
+        state.setdefault(key, value)
+    choice = st.sidebar.radio("Time range", RANGE_CHOICES, horizontal=True, key="range")
     custom = None
     if choice == CUSTOM:
         last = span[1].date()
-        picked = st.sidebar.date_input(
-            "Days (UTC)", value=(last - timedelta(days=6), last), key="days"
-        )
+        state.setdefault("days", (last - timedelta(days=6), last))
+        picked = st.sidebar.date_input("Days (UTC)", key="days")
         if not isinstance(picked, tuple) or len(picked) != 2:
             st.sidebar.info("Pick the first and the last day.")
             return None
@@ -200,14 +281,23 @@ def sidebar_query(engine: Engine, url: str, span: tuple[datetime, datetime]) -> 
         "Hosts",
         sorted({*hosts_of(engine, url, start, end), *picked_hosts}),
         key="hosts",
-        placeholder="All hosts (pooled)",
-        help="Empty: every host pooled into the same buckets. Several: one line per host.",
+        placeholder="All hosts",
+        help="Empty: every host. Pick some to show only them.",
+    )
+    lines = st.sidebar.radio(
+        "Hosts drawn",
+        LINES,
+        horizontal=True,
+        key="lines",
+        help="per host: one line per host. pooled: the hosts merged into one line per bucket "
+        "(sample-weighted mean, lowest min, highest max).",
     )
 
     infos = metric_infos(engine, url, hosts[0] if len(hosts) == 1 else None)
     by_path = {info.path: info for info in infos}
     if "metrics" not in st.session_state:
-        st.session_state["metrics"] = default_metrics(infos)
+        linked = [m for m in st.session_state.pop("linked_metrics", []) if m in by_path]
+        st.session_state["metrics"] = linked or default_metrics(infos)
         st.session_state["areas"] = areas(by_path[m] for m in st.session_state["metrics"])
     chosen_areas = st.sidebar.multiselect("Areas", areas(infos), key="areas")
     options = [info.path for info in infos if info.area in chosen_areas]
@@ -221,12 +311,11 @@ def sidebar_query(engine: Engine, url: str, span: tuple[datetime, datetime]) -> 
     )
     text = st.sidebar.text_input(
         "Interval",
-        value=AUTO,
         key="interval",
         help="Bucket width: auto (a few hundred points per chart) or 10s, 5min, 1h, 1D...",
     )
     st.sidebar.selectbox("Aggregate", AGGREGATES, key="aggregate")
-    st.sidebar.radio("One chart per", ("metric", "area"), horizontal=True, key="per")
+    st.sidebar.radio("One chart per", PER, horizontal=True, key="per")
     try:
         interval = normalize_interval(text)
     except InvalidInterval as error:
@@ -236,7 +325,7 @@ def sidebar_query(engine: Engine, url: str, span: tuple[datetime, datetime]) -> 
     if not metrics:
         st.info("Pick at least one metric in the sidebar.")
         return None
-    return ViewQuery(start, end, tuple(metrics), tuple(hosts), interval)
+    return ViewQuery(start, end, tuple(metrics), tuple(hosts), interval, pooled=lines == POOLED)
 
 
 def explorer_page(engine: Engine, url: str, label: str) -> None:
@@ -256,10 +345,18 @@ def explorer_page(engine: Engine, url: str, label: str) -> None:
     with shown_errors("Cannot load the data", label):
         view = view_of(engine, url, query)
     who = ", ".join(query.hosts) if query.hosts else "all hosts"
+    who += ", pooled" if not query.by_host and query.host is None else ", one line each"
     width = f"{view.interval} buckets" + (" (auto)" if query.interval == AUTO else "")
+    choice = str(st.session_state.get("range"))
+    ends = (
+        f" (the last complete {format_duration(preset_step(PRESETS[choice]).total_seconds())}"
+        " before now)"
+        if choice in PRESETS
+        else ""
+    )
     st.caption(
-        escape_markdown(f"{utc(query.start)} – {utc(query.end)} · {who} · {width}")
-        + f" · {view.samples:,} samples"
+        escape_markdown(f"{utc(query.start)} – {utc(query.end)}{ends} · {who} · {width}")
+        + f" · {view.snapshots:,} snapshots holding {view.samples:,} metric values"
     )
     if view.empty:
         st.warning(
@@ -314,6 +411,7 @@ def draw_charts(view: View) -> None:
     columns = st.columns(2) if len(groups) > 1 else [st.container()]
     for number, group in enumerate(groups):
         data, scale = chart_data(view, group, aggregate)
+        series = [str(s) for s in data["series"].unique()]
         spec = chart_spec(
             y_title=scale.label or "value",
             start=view.query.start,
@@ -321,10 +419,14 @@ def draw_charts(view: View) -> None:
             gaps=view.gaps,
             rolled_up=view.rolled_up,
             band=aggregate == BAND,
-            legend=data["series"].nunique() > 1,
+            legend=len(series) > 1,
+            series=series,
+            shown=shown_title(view, group, aggregate),
+            several_metrics=len(group.metrics) > 1,
         )
         with columns[number % len(columns)]:
-            st.markdown(f"**{escape_markdown(group.title)}**")
+            # The human label as the title; the path and its description on hover.
+            st.markdown(f"**{escape_markdown(group.title)}**", help=group.details)
             st.vega_lite_chart(data, spec, width="stretch")
 
 
@@ -340,7 +442,13 @@ def summary_table(view: View) -> None:
             row[column] = format_value(record[column], unit)
         row["samples"] = f"{int(record['samples']):,}"
         rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    counted = "Values of the metric in the range: one per snapshot that holds it."
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={"samples": st.column_config.Column(help=counted)},
+    )
     if view.p95 is None and view.p95_reason:
         st.caption(escape_markdown(view.p95_reason))
 
@@ -523,16 +631,56 @@ def main() -> None:
     except DATABASE_ERRORS as error:
         closed(f"Cannot use database {label}: {describe_error(error)}")
     user = login_gate(engine, url, label)
+    restore_view()
     with st.sidebar:
         top, button = st.columns([3, 2], vertical_alignment="center")
-        top.markdown(f"Logged in as **{escape_markdown(user)}**")
+        role = " (admin)" if user.is_admin else ""
+        top.markdown(f"Logged in as **{escape_markdown(user.username)}**{role}")
         button.button("Log out", on_click=logout)
         st.caption(f"Database: {escape_markdown(label)}")
-        page = st.radio("Page", ("Explorer", "Admin"), horizontal=True, key="page")
-    if page == "Admin":
+        st.session_state.setdefault("page", EXPLORER)
+        if user.is_admin:
+            page = st.radio("Page", (EXPLORER, ADMIN), horizontal=True, key="page")
+        else:
+            page = str(st.session_state["page"])
+        token = st.session_state.get("token")
+        if isinstance(token, str):
+            set_cookie(token)  # kept in the browser: a reload keeps the login
+    if page != ADMIN:
+        explorer_page(engine, url, label)
+    elif user.is_admin:
         admin_page(engine, label)
     else:
-        explorer_page(engine, url, label)
+        refused()
+    st.query_params.from_dict(to_params(st.session_state.to_dict(), page).items())
+
+
+def restore_view() -> None:
+    """Once per browser session, after login: the sidebar from the link's query string."""
+    if st.session_state.get("view_restored"):
+        return
+    st.session_state["view_restored"] = True
+    for key, value in from_params(st.query_params.get_all).items():
+        if key == "page":
+            st.session_state["page"] = ADMIN if value == "admin" else EXPLORER
+        elif key == "metrics":
+            st.session_state["linked_metrics"] = value  # checked against the data later
+        else:
+            st.session_state[key] = value
+
+
+def to_explorer() -> None:
+    st.session_state["page"] = EXPLORER
+
+
+def refused() -> None:
+    """What a non-admin sees when a link (or a crafted URL) asks for the Admin page."""
+    st.title(ADMIN)
+    st.error(
+        "Refused: the Admin page is for administrators only. Ask an admin to run "
+        "`metrics-toolkit users add NAME --admin` for an administrator account."
+    )
+    st.button("Back to the explorer", on_click=to_explorer)
 
 
 if __name__ == "__main__":  # streamlit runs this file as __main__

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from metrics_toolkit.errors import AuthenticationFailed
 from metrics_toolkit.store.db import session_scope
-from metrics_toolkit.store.users import count_users, verify_password
+from metrics_toolkit.store.users import count_users, get_user, verify_password
 
 WRONG_CREDENTIALS = "Wrong username or password."
 MAX_FAILURES = 5  # consecutive failures before a key is locked
@@ -163,6 +163,24 @@ def attempt_login(
         return LoginOutcome(None, message)
     throttle.success(keys)
     return LoginOutcome(found, f"Logged in as {found}.", last_login)
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the explorer needs to know of a logged-in user on every page view."""
+
+    username: str
+    is_admin: bool
+    password_hash: str
+
+
+def account(engine: Engine, username: str) -> Account | None:
+    """The user's current role and password hash; None when the user no longer exists."""
+    with session_scope(engine) as session:
+        user = get_user(session=session, username=username)
+        if user is None:
+            return None
+        return Account(user.username, bool(user.is_admin), user.password_hash)
 
 
 def users_exist(engine: Engine) -> bool:

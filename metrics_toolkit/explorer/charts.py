@@ -4,6 +4,12 @@ One chart shows one unit: per metric, or per area (the metrics of an area sharin
 unit). Values are divided into readable units (:func:`~metrics_toolkit.explorer.units.axis_scale`),
 gaps in collection are shaded and break the lines, and the part of the range stored rolled
 up is tinted so a reader knows those points are bucket means of a coarser width.
+
+Titles are the human labels the reports use ("Memory used"), the path and the catalog's
+description go to a details line; each series (a host, by default) takes its colour from
+the reports' palette (:data:`~metrics_toolkit.reporting.charts.PALETTE`) in sorted order,
+so a host has the same colour in both; tooltips show the bucket's date and time, the host,
+and its mean, min and max formatted with their unit.
 """
 
 from __future__ import annotations
@@ -19,43 +25,101 @@ import pandas as pd
 from metrics_toolkit import catalog
 from metrics_toolkit.explorer.coverage import Gap, RolledUpPart
 from metrics_toolkit.explorer.query import BAND, MAX, MEAN, P95
-from metrics_toolkit.explorer.units import Scale, axis_scale
+from metrics_toolkit.explorer.units import Scale, axis_scale, format_value
 from metrics_toolkit.explorer.view import View
 from metrics_toolkit.frames.contract import TIMESTAMP
+from metrics_toolkit.intervals import Interval
+from metrics_toolkit.reporting.charts import PALETTE
+from metrics_toolkit.reporting.spec import summary_metrics
 
 ChartPer = Literal["metric", "area"]
 CHART_HEIGHT = 220
 GAP_COLOR = "#e45756"
 ROLLUP_COLOR = "#4c78a8"
-DATA_COLUMNS = ("timestamp", "bucket", "series", "value", "low", "high")
+#: Numbers in the tooltip, formatted with the unit as the summary table shows them.
+TOOLTIP_COLUMNS = ("host", "shown", "mean", "min", "max")
+DATA_COLUMNS = ("timestamp", "bucket", "series", "value", "low", "high", *TOOLTIP_COLUMNS)
+#: Tooltip titles of what a line shows per bucket, by aggregate.
+SHOWN_TITLES = {MEAN: "mean", BAND: "mean", MAX: "max", P95: "p95"}
 
 
 @dataclass(frozen=True)
 class ChartGroup:
-    """The metrics drawn in one chart, all in ``unit``."""
+    """The metrics drawn in one chart, all in ``unit``; ``details`` names their paths."""
 
     title: str
     unit: str
     metrics: tuple[str, ...]
+    details: str = ""
+
+
+def metric_title(path: str) -> str:
+    """A metric's human label: the reports' ("Memory used"), else the catalog's description.
+
+    >>> metric_title("memory.usage_percent")
+    'Memory used'
+    """
+    labelled = summary_metrics([path])
+    return labelled[0][1] if labelled else catalog.lookup(path).description or path
+
+
+def metric_details(path: str) -> str:
+    """The path and the catalog's description of a metric, for a chart's details line."""
+    description = catalog.lookup(path).description
+    return f"{path}: {description}" if description else path
 
 
 def chart_groups(metrics: Sequence[str], per: ChartPer = "metric") -> list[ChartGroup]:
     """One group per metric, or per (area, unit) keeping the order of ``metrics``."""
     if per == "metric":
-        groups = []
-        for path in metrics:
-            spec = catalog.lookup(path)
-            title = f"{path} — {spec.description}" if spec.description else path
-            groups.append(ChartGroup(title, spec.unit, (path,)))
-        return groups
+        return [
+            ChartGroup(metric_title(path), catalog.unit_of(path), (path,), metric_details(path))
+            for path in metrics
+        ]
     by_key: dict[tuple[str, str], list[str]] = {}
     for path in metrics:
         key = (path.split(".", 1)[0], catalog.unit_of(path))
         by_key.setdefault(key, []).append(path)
     return [
-        ChartGroup(f"{area} ({unit})" if unit else area, unit, tuple(paths))
+        ChartGroup(
+            f"{area} ({unit})" if unit else area,
+            unit,
+            tuple(paths),
+            "; ".join(metric_details(path) for path in paths),
+        )
         for (area, unit), paths in by_key.items()
     ]
+
+
+def series_colors(count: int) -> list[str]:
+    """The reports' palette for ``count`` series (repeating beyond its length)."""
+    return [PALETTE[i % len(PALETTE)] for i in range(count)]
+
+
+def _tooltip_text(view: View, metric: str, unit: str, shown: pd.Series) -> dict[str, list[str]]:
+    """The formatted numbers of a metric's buckets: the value drawn, and mean, min, max."""
+    cols = view.frame[metric]
+
+    def text(series: pd.Series | None, as_unit: str = unit) -> list[str]:
+        if series is None:
+            return [format_value(None, as_unit)] * len(cols)
+        return [format_value(v, as_unit) for v in series.to_numpy(dtype=np.float64)]
+
+    if "increase" in cols:  # a counter: its increase per bucket, and the peak rate
+        rate_unit = "1/s" if unit == "count" else f"{unit}/s"
+        return {"shown": text(shown), "mean": text(None), "min": text(None),
+                "max": text(cols["max_rate"], rate_unit)}  # fmt: skip
+    return {"shown": text(shown), "mean": text(cols["mean"]), "min": text(cols["min"]),
+            "max": text(cols["max"])}  # fmt: skip
+
+
+def shown_title(view: View, group: ChartGroup, aggregate: str) -> str:
+    """What a chart's lines show per bucket, as the tooltip names it."""
+    if all(catalog.kind_of(m) == "counter" for m in group.metrics):
+        return "increase"
+    if aggregate == P95 and view.p95 is None:
+        return "mean"
+    return SHOWN_TITLES.get(aggregate, aggregate)
 
 
 def _value_columns(
@@ -86,7 +150,8 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
     """Long-format rows (:data:`DATA_COLUMNS`) for one chart, and its scale.
 
     ``timestamp`` is the bucket start in milliseconds since the Unix epoch (UTC), ``bucket``
-    the same as text for tooltips.
+    its date and time of day as text (with the bucket width), and the
+    :data:`TOOLTIP_COLUMNS` the host and the bucket's numbers as text with their unit.
 
     ``aggregate`` is one of :data:`~metrics_toolkit.explorer.query.AGGREGATES`; ``p95``
     falls back to the mean when the view has no percentiles (``view.p95_reason``).
@@ -95,6 +160,7 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
     (a pooled line only where no host has data).
     """
     by_host = isinstance(view.frame.index, pd.MultiIndex)
+    everyone = ", ".join(view.query.hosts) or "all hosts"
     pieces = []
     for metric in group.metrics:
         if metric not in view.frame.columns.get_level_values("metric"):
@@ -105,16 +171,19 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
                 "value": value.to_numpy(dtype=np.float64),
                 "low": np.nan if low is None else low.to_numpy(dtype=np.float64),
                 "high": np.nan if high is None else high.to_numpy(dtype=np.float64),
+                **_tooltip_text(view, metric, group.unit, value),
             },
             index=view.frame.index,
         )
         if by_host:
             hosts = part.index.get_level_values("host")
+            part["host"] = [str(h) for h in hosts]
             part["timestamp"] = part.index.get_level_values(TIMESTAMP)
             part["series"] = [_series_name(metric, h, group, True) for h in hosts]
             breaks = [(g.start, _series_name(metric, g.host, group, True)) for g in _breaking(view)]
         else:
             name = _series_name(metric, None, group, False)
+            part["host"] = everyone
             part["timestamp"] = part.index
             part["series"] = name
             present = part.index[part["value"].notna().to_numpy()]
@@ -133,6 +202,7 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
                     "value": np.nan,
                     "low": np.nan,
                     "high": np.nan,
+                    **dict.fromkeys(TOOLTIP_COLUMNS, ""),
                 }
             )
             gap_rows["timestamp"] = pd.to_datetime(gap_rows["timestamp"], utc=True)
@@ -145,7 +215,11 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
     # a unit or a time zone from the Arrow column.
     stamps = pd.DatetimeIndex(pd.to_datetime(data["timestamp"], utc=True)).as_unit("ms")
     data["timestamp"] = stamps.asi8
-    data["bucket"] = stamps.strftime("%Y-%m-%d %H:%M:%S UTC")
+    width = Interval.parse(view.interval) if view.interval else None
+    seconds = "" if width is not None and width.seconds % 60 == 0 else ":%S"
+    data["bucket"] = stamps.strftime(f"%a %Y-%m-%d %H:%M{seconds} UTC") + (
+        f" ({width} bucket)" if width is not None else ""
+    )
     data = data.sort_values(["series", "timestamp"], kind="stable").reset_index(drop=True)
     data = data[list(DATA_COLUMNS)]
     scale = axis_scale(group.unit, list(data[["value", "high"]].abs().max(skipna=True).fillna(0)))
@@ -179,6 +253,9 @@ def chart_spec(
     rolled_up: Sequence[RolledUpPart] = (),
     band: bool = False,
     legend: bool = True,
+    series: Sequence[str] = (),
+    shown: str = "mean",
+    several_metrics: bool = False,
     height: int = CHART_HEIGHT,
 ) -> dict[str, Any]:
     """A layered Vega-Lite spec for :func:`chart_data`'s rows (passed as the chart's data).
@@ -186,6 +263,9 @@ def chart_spec(
     Layers, bottom to top: rolled-up parts (tinted), gaps (shaded red), the min-max band,
     the lines. Time is shown in UTC (24-hour clock) over the whole requested
     ``[start, end)``; ``legend=False`` hides the series legend (for one-line charts).
+    ``series`` (the names in the data) get the reports' colours in sorted order; ``shown``
+    (see :func:`shown_title`) titles the drawn value in the tooltip, which also names the line when
+    a chart holds ``several_metrics``.
     """
     x = {
         "field": "timestamp",
@@ -212,7 +292,22 @@ def chart_spec(
         )
         layers.append(_span_layer(values, span_x, GAP_COLOR, 0.22))
     color: dict[str, Any] = {"field": "series", "type": "nominal", "title": None}
-    color["legend"] = {"orient": "bottom", "labelLimit": 400} if legend else None
+    names = sorted(set(series))
+    if names:
+        color["scale"] = {"domain": names, "range": series_colors(len(names))}
+    # Solid stroke swatches: with the band on, the legend would otherwise show the band's
+    # faint fill (a near-white swatch) instead of the line's colour.
+    color["legend"] = (
+        {
+            "orient": "bottom",
+            "labelLimit": 400,
+            "symbolType": "stroke",
+            "symbolStrokeWidth": 3,
+            "symbolOpacity": 1,
+        }
+        if legend
+        else None
+    )
     if band:
         layers.append(
             {
@@ -226,9 +321,15 @@ def chart_spec(
             }
         )
     tooltip = [
-        {"field": "bucket", "type": "nominal", "title": "bucket"},
-        {"field": "series", "type": "nominal"},
-        {"field": "value", "type": "quantitative", "format": ".3~f"},
+        {"field": "bucket", "type": "nominal", "title": "time"},
+        {"field": "host", "type": "nominal", "title": "host"},
+        *([{"field": "series", "type": "nominal", "title": "line"}] if several_metrics else []),
+        {"field": "shown", "type": "nominal", "title": shown},
+        *(
+            {"field": stat, "type": "nominal", "title": stat}
+            for stat in ("mean", "min", "max")
+            if stat != shown
+        ),
     ]
     layers.append(
         {

@@ -48,9 +48,12 @@ def streamlit_command(
     headless: bool | None = None,
     extra: Sequence[str] = (),
 ) -> list[str]:
-    """``python -m streamlit run APP`` with the server options given.
+    """``python -m streamlit run APP`` with the server options given, served as a product.
 
-    ``headless=None`` leaves it to Streamlit (headless when there is no display).
+    No file watcher (it would re-read the tree and flood the log with "Inotify queue
+    overflowed" beside busy notebooks), no rerun on save, and the viewer toolbar (no
+    developer menu). ``headless=None`` leaves it to Streamlit (headless when there is no
+    display); ``extra`` may override any of these.
     """
     command = [sys.executable, "-m", "streamlit", "run", str(app)]
     if port is not None:
@@ -60,6 +63,7 @@ def streamlit_command(
     if headless is not None:
         command += ["--server.headless", "true" if headless else "false"]
     command += ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
+    command += ["--server.fileWatcherType", "none", "--server.runOnSave", "false"]
     return command + list(extra)
 
 

@@ -2,8 +2,8 @@
 
 :class:`ViewQuery` is the cache key of the app's data loader, so everything that changes
 the data is in it and nothing else is. Preset ranges end on a boundary of their bucket
-width (at least a whole minute), so reruns until the next boundary hit the cache instead
-of querying again.
+width (at least a whole minute), at or before now: the end of the last complete bucket,
+never in the future; reruns until the next boundary hit the cache instead of querying again.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ PRESETS: dict[str, timedelta] = {
 }
 CUSTOM = "custom"
 RANGE_CHOICES = (*PRESETS, CUSTOM)
+DEFAULT_RANGE = "24h"
 AUTO = "auto"
 
 MEAN = "mean"
@@ -48,8 +49,10 @@ DEFAULT_METRICS = (
 class ViewQuery:
     """One explorer view: hosts, ``[start, end)`` in UTC, metric paths and bucket width.
 
-    ``hosts`` empty means every host pooled into the same buckets; one host filters to it;
-    several keep them apart (one line per host).
+    ``hosts`` empty means every host, one host filters to it, several restrict to them.
+    ``pooled`` says how several hosts are drawn: True pools them into the same buckets
+    (one line), False keeps them apart (one line per host, as the explorer shows by
+    default); None pools when ``hosts`` is empty and keeps several named hosts apart.
     """
 
     start: datetime
@@ -58,6 +61,7 @@ class ViewQuery:
     hosts: tuple[str, ...] = ()
     interval: str = AUTO
     point_budget: int = DEFAULT_POINT_BUDGET
+    pooled: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):
@@ -75,15 +79,10 @@ class ViewQuery:
 
     @property
     def by_host(self) -> bool:
-        """True when several hosts are shown side by side."""
-        return len(self.hosts) > 1
-
-
-def anchor(now: datetime | None = None, step: timedelta = timedelta(minutes=1)) -> datetime:
-    """``now`` (default: the current time) rounded *up* to a multiple of ``step`` (UTC, epoch)."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    floor = bucket_start(moment, step)
-    return floor if floor == moment else floor + step
+        """True when the hosts are shown side by side (one line per host)."""
+        if self.host is not None:
+            return False
+        return not self.pooled if self.pooled is not None else len(self.hosts) > 1
 
 
 def preset_step(span: timedelta, point_budget: int = DEFAULT_POINT_BUDGET) -> timedelta:
@@ -106,13 +105,15 @@ def resolve_range(
 ) -> tuple[datetime, datetime]:
     """``[start, end)`` in UTC for a preset (``"24h"``...) or ``"custom"`` whole UTC days.
 
-    A preset ends at the next multiple of :func:`preset_step` after ``now`` (the next
-    minute for ``1h``, the next 5 minutes for ``24h``, 2 hours for ``30d``). A custom range
-    ``(first_day, last_day)`` includes both days.
+    Never in the future: a preset ends at the last multiple of :func:`preset_step` at or
+    before ``now`` (the end of the last complete bucket: the current minute for ``1h``,
+    5 minutes for ``24h``, 2 hours for ``30d``). A custom range ``(first_day, last_day)``
+    includes both days, cut at the current minute when it reaches past ``now``.
     """
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
     if choice in PRESETS:
         span = PRESETS[choice]
-        end = anchor(now, preset_step(span, point_budget))
+        end = bucket_start(moment, preset_step(span, point_budget))
         return end - span, end
     if choice != CUSTOM:
         msg = f"Unknown time range {choice!r}: choose from {', '.join(RANGE_CHOICES)}."
@@ -122,7 +123,9 @@ def resolve_range(
         raise InvalidArgument(msg)
     first, last = sorted(custom)
     start = datetime.combine(first, time.min, tzinfo=UTC)
-    return start, datetime.combine(last, time.min, tzinfo=UTC) + timedelta(days=1)
+    end = datetime.combine(last, time.min, tzinfo=UTC) + timedelta(days=1)
+    current = bucket_start(moment, timedelta(minutes=1))
+    return start, min(end, current) if current > start else end
 
 
 def normalize_interval(text: str | None) -> str:

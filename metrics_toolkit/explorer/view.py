@@ -62,8 +62,22 @@ class View:
         return self.samples == 0
 
     @property
+    def snapshots(self) -> int:
+        """Snapshots in the range holding at least one of the metrics (gauges and rates).
+
+        Per bucket row, the largest count of any metric: each snapshot gives every metric
+        it holds one value, so a snapshot is counted once however many metrics it has.
+        """
+        counts = [c for c in self.frame.columns if c[1] == "count"]
+        if not counts:
+            return 0
+        values = np.nan_to_num(self.frame[counts].to_numpy(dtype=np.float64))
+        return int(values.max(axis=1, initial=0).sum())
+
+    @property
     def samples(self) -> int:
-        """Samples of gauges and rates in the range, plus buckets with a counter increase."""
+        """Metric values in the range (one per metric per snapshot holding it), plus
+        buckets with a counter increase."""
         counts = [c for c in self.frame.columns if c[1] == "count"]
         increases = [c for c in self.frame.columns if c[1] == "increase"]
         total = np.nansum(self.frame[counts].to_numpy()) if counts else 0.0
@@ -73,7 +87,7 @@ class View:
 
 
 def _keep_hosts(frame: pd.DataFrame, hosts: Sequence[str]) -> pd.DataFrame:
-    if not isinstance(frame.index, pd.MultiIndex):
+    if not hosts or not isinstance(frame.index, pd.MultiIndex):
         return frame
     kept = frame[frame.index.get_level_values("host").isin(list(hosts))]
     kept.attrs = dict(frame.attrs)
@@ -277,19 +291,19 @@ def _p95(
                 f"{limit:,}): choose a shorter range or fewer metrics."
             ),
         )
+    apart = query.by_host or len(query.hosts) > 1  # named hosts are kept apart to filter
     raw = load_frame(
         source,
         query.start,
         query.end,
         metrics=gauges,
         host=query.host,
-        by_host=query.by_host,
+        by_host=apart,
         interval=None,
     )
-    if query.by_host:
-        raw = _keep_hosts(raw, query.hosts)
-    elif "host" in raw.index.names:  # raw rows of several hosts come with their host
-        raw = raw.droplevel("host")
+    raw = _keep_hosts(raw, query.hosts) if apart else raw
+    if not query.by_host and "host" in raw.index.names:  # pooled: one series of samples
+        raw = raw.droplevel("host").sort_index()
     buckets, total = bucket_quantile(raw, Interval.parse(view.interval), 0.95)
     return buckets, total, ""
 

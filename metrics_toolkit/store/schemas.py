@@ -21,6 +21,7 @@ class UserResponse(BaseModel):
     username: str
     created_at: datetime
     last_login: datetime | None
+    is_admin: bool = False
 
 
 class MetricsSnapshotResponse(BaseModel):

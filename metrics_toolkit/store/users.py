@@ -67,13 +67,18 @@ def _require_user(session: Session, username: str) -> User:
     return user
 
 
-def add_user(*, session: Session, username: str, password: str) -> User:
-    """Create a user; :class:`UserExists` when the name is taken."""
+def add_user(*, session: Session, username: str, password: str, admin: bool = False) -> User:
+    """Create a user; :class:`UserExists` when the name is taken.
+
+    ``admin`` makes the user an administrator (the explorer's Admin page); the first user
+    of a database always is one, so an installation is never without an admin.
+    """
     name = _validate_username(username)
     if get_user(session=session, username=name) is not None:
         msg = f"A user named {name!r} already exists."
         raise UserExists(msg)
-    user = User(username=name, password_hash=hash_password(password))
+    first = count_users(session=session) == 0
+    user = User(username=name, password_hash=hash_password(password), is_admin=admin or first)
     session.add(user)
     session.flush()
     return user
