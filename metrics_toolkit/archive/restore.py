@@ -127,7 +127,7 @@ def restore(
         )
         raise MetricsToolkitError(msg)
     with Session(engine) as session:
-        store = ArchiveStore(archive_root(session, archive_path))
+        store = ArchiveStore(archive_root(session, archive_path)).require().readable()
         rollups = _rollups(session, start, end, metric_type)
     lo = min([start, *(r.start for r in rollups)])
     hi = max([end, *(r.end for r in rollups)])

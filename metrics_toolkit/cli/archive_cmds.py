@@ -194,7 +194,7 @@ def list_(app: AppContext, archive_path: str | None, as_json: bool) -> None:
     """
     with Session(app.engine()) as session:
         root = archive.archive_root(session, archive_path)
-    parts = ArchiveStore(root).partitions()
+    parts = ArchiveStore(root).require().partitions()
     if as_json:
         echo_json([p.__dict__ for p in parts])
         return
@@ -208,6 +208,35 @@ def list_(app: AppContext, archive_path: str | None, as_json: bool) -> None:
         )
     console().print(table)
     click.echo(f"{len(parts)} partitions, {sum(p.rows for p in parts):,} rows under {root}")
+
+
+@archive_group.command("verify")
+@archive_path_option
+@json_option
+@pass_app
+def verify(app: AppContext, archive_path: str | None, as_json: bool) -> None:
+    """Read every archive file in full and list the damaged ones (exit 1 if any).
+
+    Example: metrics-toolkit archive verify --archive-path /var/lib/metrics/archive
+    """
+    with Session(app.engine()) as session:
+        root = archive.archive_root(session, archive_path)
+    store = ArchiveStore(root).require()
+    checked = len(store.files())
+    damaged = store.damaged_files(full=True)
+    if as_json:
+        echo_json(
+            {
+                "files": checked,
+                "damaged": [{"path": str(d.path), "reason": d.reason} for d in damaged],
+            }
+        )
+    else:
+        for item in damaged:
+            click.echo(f"DAMAGED {item.path}: {item.reason}")
+        click.echo(f"{checked:,} files checked under {root}, {len(damaged):,} damaged.")
+    if damaged:
+        raise SystemExit(1)
 
 
 @archive_group.command("restore")

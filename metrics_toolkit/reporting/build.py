@@ -257,6 +257,41 @@ def _range(
     metric_type: str,
     host: str | None,
 ) -> tuple[datetime, datetime]:
+    try:
+        return _checked_range(_span_range(connection, start, end, span, now, metric_type, host))
+    except OverflowError:
+        raise InvalidArgument(_OUT_OF_CALENDAR) from None
+
+
+_OUT_OF_CALENDAR = (
+    "The report range, with the previous period of equal length it is compared with, must "
+    "lie between the years 1 and 9999; give a later --start, an earlier --end or a shorter "
+    "--period."
+)
+
+
+def _checked_range(bounds: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+    lo, hi = bounds
+    if lo >= hi:
+        msg = (
+            f"The report range must end after it starts (start {lo:%Y-%m-%d %H:%M}, "
+            f"end {hi:%Y-%m-%d %H:%M} UTC)."
+        )
+        raise InvalidArgument(msg)
+    if hi - lo > lo - datetime.min.replace(tzinfo=UTC):  # no previous period to compare
+        raise InvalidArgument(_OUT_OF_CALENDAR)
+    return lo, hi
+
+
+def _span_range(
+    connection: Connection,
+    start: TimeLike,
+    end: TimeLike,
+    span: timedelta | None,
+    now: datetime,
+    metric_type: str,
+    host: str | None,
+) -> tuple[datetime, datetime]:
     lo = parse_time(start, "start")
     if isinstance(end, str) and end.strip().lower() == LATEST:
         found = time_range(connection, metric_type=metric_type, host=host)
@@ -272,12 +307,6 @@ def _range(
         else:
             found = time_range(connection, metric_type=metric_type, host=host, end=hi)
             lo = found[0].replace(second=0, microsecond=0) if found else hi - timedelta(days=1)
-    if lo >= hi:
-        msg = (
-            f"The report range must end after it starts (start {lo:%Y-%m-%d %H:%M}, "
-            f"end {hi:%Y-%m-%d %H:%M} UTC)."
-        )
-        raise InvalidArgument(msg)
     return lo, hi
 
 

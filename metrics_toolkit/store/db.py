@@ -85,25 +85,42 @@ def async_url(url: str | URL | None = None) -> URL:
     return _with_driver(resolve_url(url), _ASYNC_DRIVERS)
 
 
+#: Query parameters that carry a secret (libpq reads ``?password=``).
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword", "passfile"})
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL as text with any password replaced by ``***`` (and no driver name)."""
+    """The URL as text with any password replaced by ``***`` (and no driver name).
+
+    No part of a password is ever shown, whatever characters it holds: an unescaped ``@``
+    in it makes SQLAlchemy read the rest as the host (``root:SECRET@PW@host``), so a host
+    holding ``@`` masks the whole user part, up to the last ``@``; text that does not
+    parse at all is masked between ``://`` and its last ``@``.
+    """
     if isinstance(url, str):
         text_url = url
         try:
-            url = make_url(text_url)
+            url = make_url(text_url.strip())
         except (sa_exc.ArgumentError, ValueError):
             return _mask_text(text_url)
-    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    host = url.host or ""
+    if "@" in host:
+        url = url.set(username="***", password=None, host=host.rpartition("@")[2])
+    secret = {k: "***" for k in url.query if k.lower() in _SECRET_PARAMETERS}
+    if secret:
+        url = url.update_query_dict(secret)
+    text = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", "***")  # the masks set above, not URL-escaped
 
 
 def _mask_text(url: str) -> str:
-    """Best-effort masking for text that is not even a parseable URL."""
+    """Masking for text that is not even a parseable URL: all between ``://`` and the last
+    ``@`` (user and password) becomes ``***``."""
     scheme, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    _, _, host = rest.rpartition("@")
+    return f"{scheme}://***@{host}"
 
 
 def is_sqlite(bind: Engine | URL) -> bool:
@@ -131,7 +148,16 @@ sqlite_json = partial(json.dumps, ensure_ascii=False)
 def _prepare_sqlite_file(url: URL) -> None:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).parent
+        try:
+            folder.expanduser().mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError, RuntimeError) as error:  # a file in the way, no access...
+            reason = getattr(error, "strerror", None) or str(error)
+            msg = (
+                f"Cannot use database {mask_url(url)}: its folder {str(folder)[:200]!r} cannot "
+                f"be created ({reason}); give a path in a folder you can write."
+            )
+            raise DatabaseError(msg) from None
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
