@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
@@ -66,6 +67,12 @@ def _parse(url: str | URL) -> URL:
             "sqlite:///metrics.db or postgresql://user:password@host:5432/dbname"
         )
         raise InvalidDatabaseURL(msg) from None
+    if parsed.password is not None and text_url.partition("://")[2].count("@") > 1:
+        msg = (
+            f"Invalid database URL {_mask_text(text_url)!r}: more than one '@'; write an '@' "
+            "inside the user name or password as %40."
+        )
+        raise InvalidDatabaseURL(msg)
     return parsed
 
 
@@ -92,35 +99,39 @@ _SECRET_PARAMETERS = frozenset({"password", "sslpassword", "passfile"})
 def mask_url(url: str | URL) -> str:
     """The URL as text with any password replaced by ``***`` (and no driver name).
 
-    No part of a password is ever shown, whatever characters it holds: an unescaped ``@``
-    in it makes SQLAlchemy read the rest as the host (``root:SECRET@PW@host``), so a host
-    holding ``@`` masks the whole user part, up to the last ``@``; text that does not
-    parse at all is masked between ``://`` and its last ``@``.
+    No part of a password is ever shown, whatever characters it holds. An unescaped ``@``
+    in it makes SQLAlchemy read the rest as the host or database (``root:SECRET@PW@host``),
+    so a URL with a password and more than one ``@`` is masked from ``://`` to its last
+    ``@``, as is text that does not parse at all.
     """
-    if isinstance(url, str):
+    if isinstance(url, URL):
+        shown = unquote(url.render_as_string(hide_password=True))  # rendering escapes @
+        if url.password is not None and shown.partition("://")[2].count("@") > 1:
+            return _mask_text(shown, url.get_backend_name())
+        text_url = url.render_as_string(hide_password=False)
+    else:
         text_url = url
-        try:
-            url = make_url(text_url.strip())
-        except (sa_exc.ArgumentError, ValueError):
-            return _mask_text(text_url)
-    host = url.host or ""
-    if "@" in host:
-        url = url.set(username="***", password=None, host=host.rpartition("@")[2])
-    secret = {k: "***" for k in url.query if k.lower() in _SECRET_PARAMETERS}
+    try:
+        parsed = make_url(text_url.strip())
+    except (sa_exc.ArgumentError, ValueError):
+        return _mask_text(text_url)
+    backend = parsed.get_backend_name()
+    if parsed.password is not None and text_url.partition("://")[2].count("@") > 1:
+        return _mask_text(text_url, backend)
+    secret = {k: "***" for k in parsed.query if k.lower() in _SECRET_PARAMETERS}
     if secret:
-        url = url.update_query_dict(secret)
-    text = url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
-    return text.replace("%2A%2A%2A", "***")  # the masks set above, not URL-escaped
+        parsed = parsed.update_query_dict(secret)
+    text = parsed.set(drivername=backend).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", "***")  # the query masks set above, not URL-escaped
 
 
-def _mask_text(url: str) -> str:
-    """Masking for text that is not even a parseable URL: all between ``://`` and the last
-    ``@`` (user and password) becomes ``***``."""
-    scheme, sep, rest = url.partition("://")
+def _mask_text(url: str, scheme: str | None = None) -> str:
+    """All between ``://`` and the last ``@`` (user and password) becomes ``***``."""
+    given, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url
     _, _, host = rest.rpartition("@")
-    return f"{scheme}://***@{host}"
+    return f"{scheme or given}://***@{host}"
 
 
 def is_sqlite(bind: Engine | URL) -> bool:
