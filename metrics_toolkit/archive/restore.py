@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from metrics_toolkit.store.models import MetricsSnapshot
 
 #: The widest rollup a restore looks back for (rollups start at their bucket's start).
 MAX_ROLLUP_WIDTH = timedelta(days=31)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _rollups(
         MetricsSnapshot.metric_type,
         MetricsSnapshot.metric_data,
     ).where(
-        MetricsSnapshot.timestamp >= start - MAX_ROLLUP_WIDTH,
+        MetricsSnapshot.timestamp >= max(start, _EARLIEST + MAX_ROLLUP_WIDTH) - MAX_ROLLUP_WIDTH,
         MetricsSnapshot.timestamp < end,
         MetricsSnapshot.metric_data[ROLLUP_KEY]["interval"].as_string().is_not(None),
     )

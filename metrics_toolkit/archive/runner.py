@@ -340,6 +340,8 @@ def run_archive(
             assert policy is not None
             policy_values = _policy_dict(policy)
             store = ArchiveStore(archive_root(session, archive_path))
+            if the_plan.archive:
+                store.exists()  # an unusable path is refused here, before anything changes
             session.commit()
         result = RunResult(None, the_plan, "running")
         result.recovered_files, result.discarded_files = _recover(engine, store)

@@ -173,7 +173,11 @@ class ArchiveStore:
             self.root = Path(str(path).rstrip("/"))
         else:
             _, separator, rest = text.partition("://")
-            self.root = Path(rest if separator else text).expanduser()
+            local = Path(rest if separator else text)
+            try:
+                self.root = local.expanduser()
+            except RuntimeError:  # ~name of no known user: a plain name, then
+                self.root = local
 
     @property
     def is_local(self) -> bool:
@@ -311,14 +315,21 @@ class ArchiveStore:
         return removed
 
     def exists(self) -> bool:
-        """True when the archive root is there (a directory, or a prefix holding objects)."""
-        if self.fs is None:
-            return self.root.is_dir()
-        return bool(self.fs.exists(str(self.root)))
+        """True when the archive root is there (a directory, or a prefix holding objects);
+        :class:`ArchiveError` for a path no file system takes (a name too long, a NUL)."""
+        try:
+            if self.fs is None:
+                return self.root.is_dir()
+            return bool(self.fs.exists(str(self.root)))
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            msg = f"Cannot use the archive path {self.url[:200]!r}: {reason}."
+            raise ArchiveError(msg) from None
 
     def require(self) -> ArchiveStore:
         """This store, or a clear :class:`ArchiveError` when its root does not exist."""
-        if not self.exists():
+        found = self.exists()
+        if not found:
             msg = (
                 f"No archive at {self.url}: the path does not exist (misspelled "
                 "--archive-path or archive.path, or no archive run has written to it yet)."

@@ -148,7 +148,7 @@ def run(
 
 
 @archive_group.command("status")
-@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=100_000), default=10, show_default=True)
 @json_option
 @pass_app
 def status(app: AppContext, limit: int, as_json: bool) -> None:

@@ -118,8 +118,9 @@ def write_report(
         for path in paths:
             _write_atomic(path, render(report, path.suffix[1:]))
         refresh_index(out_dir)
-    except OSError as error:
-        msg = f"Cannot write the report under {str(out_dir)[:200]!r}: {error.strerror or error}."
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        reason = getattr(error, "strerror", None) or error
+        msg = f"Cannot write the report under {str(out_dir)[:200]!r}: {reason}."
         raise ReportNotWritten(msg) from None
     return paths
 

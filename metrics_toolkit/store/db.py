@@ -161,6 +161,8 @@ def _prepare_sqlite_file(url: URL) -> None:
     if database and database != ":memory:" and not database.startswith("file:"):
         folder = Path(database).parent
         try:
+            if "\0" in database:
+                raise ValueError("a NUL character in the path")
             folder.expanduser().mkdir(parents=True, exist_ok=True)
         except (OSError, ValueError, RuntimeError) as error:  # a file in the way, no access...
             reason = getattr(error, "strerror", None) or str(error)
