@@ -212,6 +212,13 @@ def status(app: AppContext, limit: int, as_json: bool) -> None:
     console().print(table)
 
 
+def _existing_archive(app: AppContext, archive_path: str | None) -> ArchiveStore:
+    """The archive of --archive-path (default: config archive.path); it must exist."""
+    with Session(app.engine()) as session:
+        root = archive.archive_root(session, archive_path)
+    return ArchiveStore(root).require()
+
+
 @archive_group.command("list")
 @archive_path_option
 @json_option
@@ -221,9 +228,9 @@ def list_(app: AppContext, archive_path: str | None, as_json: bool) -> None:
 
     Example: metrics-toolkit archive list --archive-path /var/lib/metrics/archive
     """
-    with Session(app.engine()) as session:
-        root = archive.archive_root(session, archive_path)
-    parts = ArchiveStore(root).require().partitions()
+    store = _existing_archive(app, archive_path)
+    root = store.url
+    parts = store.partitions()
     if as_json:
         echo_json([p.__dict__ for p in parts])
         return
@@ -248,9 +255,8 @@ def verify(app: AppContext, archive_path: str | None, as_json: bool) -> None:
 
     Example: metrics-toolkit archive verify --archive-path /var/lib/metrics/archive
     """
-    with Session(app.engine()) as session:
-        root = archive.archive_root(session, archive_path)
-    store = ArchiveStore(root).require()
+    store = _existing_archive(app, archive_path)
+    root = store.url
     checked = len(store.files())
     damaged = store.damaged_files(full=True)
     if as_json:

@@ -20,8 +20,9 @@ Widths:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -88,7 +89,9 @@ def build_report(
     auto = interval is None or (isinstance(interval, str) and interval.strip() == "auto")
     chart_width = None if auto else _interval(interval, "interval")
     with connect(source) as connection:
-        lo, hi = _range(connection, start, end, span, generated, metric_type, host)
+        lo, hi = _in_calendar(
+            partial(_range, connection, start, end, span, generated, metric_type, host)
+        )
         label = _label(period, hi - lo)
         config = metadata.read_config(connection, ["report.thresholds", "collector.interval"])
         rules = _rules(thresholds, config["report.thresholds"])
@@ -248,19 +251,16 @@ def _period(period: PeriodLike) -> timedelta | None:
     return _interval(period, "period").timedelta
 
 
-def _range(
-    connection: Connection,
-    start: TimeLike,
-    end: TimeLike,
-    span: timedelta | None,
-    now: datetime,
-    metric_type: str,
-    host: str | None,
-) -> tuple[datetime, datetime]:
+def _in_calendar(bounds: Callable[[], tuple[datetime, datetime]]) -> tuple[datetime, datetime]:
+    """The range ``bounds()`` gives, refused in one line when it, or the previous period of
+    equal length it is compared with, leaves the years 1..9999."""
     try:
-        return _checked_range(_span_range(connection, start, end, span, now, metric_type, host))
+        lo, hi = bounds()
     except OverflowError:
         raise InvalidArgument(_OUT_OF_CALENDAR) from None
+    if hi - lo > lo - datetime.min.replace(tzinfo=UTC):  # no previous period to compare
+        raise InvalidArgument(_OUT_OF_CALENDAR)
+    return lo, hi
 
 
 _OUT_OF_CALENDAR = (
@@ -270,20 +270,7 @@ _OUT_OF_CALENDAR = (
 )
 
 
-def _checked_range(bounds: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
-    lo, hi = bounds
-    if lo >= hi:
-        msg = (
-            f"The report range must end after it starts (start {lo:%Y-%m-%d %H:%M}, "
-            f"end {hi:%Y-%m-%d %H:%M} UTC)."
-        )
-        raise InvalidArgument(msg)
-    if hi - lo > lo - datetime.min.replace(tzinfo=UTC):  # no previous period to compare
-        raise InvalidArgument(_OUT_OF_CALENDAR)
-    return lo, hi
-
-
-def _span_range(
+def _range(
     connection: Connection,
     start: TimeLike,
     end: TimeLike,
@@ -307,6 +294,12 @@ def _span_range(
         else:
             found = time_range(connection, metric_type=metric_type, host=host, end=hi)
             lo = found[0].replace(second=0, microsecond=0) if found else hi - timedelta(days=1)
+    if lo >= hi:
+        msg = (
+            f"The report range must end after it starts (start {lo:%Y-%m-%d %H:%M}, "
+            f"end {hi:%Y-%m-%d %H:%M} UTC)."
+        )
+        raise InvalidArgument(msg)
     return lo, hi
 
 
