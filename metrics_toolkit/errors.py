@@ -73,3 +73,7 @@ class InvalidArgument(MetricsToolkitError, ValueError):
 
 class SpoolError(MetricsToolkitError):
     """The collector's local spool file cannot be opened or used."""
+
+
+class ReportNotWritten(MetricsToolkitError):
+    """A report file or its index could not be written (a folder that cannot be written...)."""

@@ -29,6 +29,8 @@ SECONDS_PER_DAY = 86_400
 #: Where every bucket grid starts: the Unix epoch, in UTC.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+#: The widest interval accepted: 100 years of days (wider widths overflow date arithmetic).
+MAX_DAYS = 36_525
 
 # Accepted unit spellings -> seconds. Pandas-style; 'T' is pandas' old alias for minutes.
 _UNITS: dict[str, int] = {
@@ -45,7 +47,7 @@ _PATTERN = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>[A-Za-z]+)\s*$")
 
 ACCEPTED_FORMS = (
     "a positive whole number followed by s, min, h or D (e.g. 10s, 5min, 1h, 1D), "
-    "dividing one day evenly or being a whole number of days"
+    f"dividing one day evenly or being a whole number of days, at most {MAX_DAYS}D"
 )
 
 
@@ -85,6 +87,9 @@ class Interval:
     def _checked(cls, seconds: int, original: str) -> Interval:
         if seconds <= 0:
             msg = f"Invalid interval {original!r}: the width must be positive; {ACCEPTED_FORMS}."
+            raise InvalidInterval(msg)
+        if seconds > MAX_DAYS * SECONDS_PER_DAY:
+            msg = f"Invalid interval {original!r}: wider than {MAX_DAYS} days; {ACCEPTED_FORMS}."
             raise InvalidInterval(msg)
         if SECONDS_PER_DAY % seconds and seconds % SECONDS_PER_DAY:
             msg = (

@@ -656,7 +656,7 @@ def test_admin_config_users_and_plan(engine: Engine, stored: list[Any]) -> None:
     assert table.loc["collector.interval", "value"] == '"30s"'
     assert table.loc["collector.interval", "source"] == "stored"
     with session_scope(engine) as session:
-        add_user(session=session, username="zoe", password="pw")
+        add_user(session=session, username="zoe", password="zoe-password")
     users = admin.users_table(engine)
     assert list(users.columns) == ["username", "admin", "created_at", "last_login"]
     assert users["admin"].tolist() == [True]  # zoe, the first user

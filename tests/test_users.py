@@ -32,9 +32,9 @@ def test_wrong_login_does_not_say_which_part(session: Session, name: str, passwo
 
 
 def test_duplicate_missing_and_bad_passwords(session: Session) -> None:
-    users.add_user(session=session, username="alice", password="pw-1")
+    users.add_user(session=session, username="alice", password="pw-1-long-enough")
     with pytest.raises(UserExists, match="already exists"):
-        users.add_user(session=session, username="alice", password="pw-2")
+        users.add_user(session=session, username="alice", password="pw-2-long-enough")
     with pytest.raises(UserNotFound, match="users list"):
         users.set_password(session=session, username="bob", password="x")
     with pytest.raises(UserError, match="empty"):
@@ -42,15 +42,15 @@ def test_duplicate_missing_and_bad_passwords(session: Session) -> None:
     with pytest.raises(UserError, match="72"):
         users.add_user(session=session, username="carol", password="x" * 73)
     with pytest.raises(UserError, match="username"):
-        users.add_user(session=session, username="  ", password="pw")
+        users.add_user(session=session, username="  ", password="pw-long-enough")
 
 
 def test_passwd_and_remove(session: Session) -> None:
-    users.add_user(session=session, username="alice", password="old-pw")
-    users.set_password(session=session, username="alice", password="new-pw")
-    users.verify_password(session=session, username="alice", password="new-pw")
+    users.add_user(session=session, username="alice", password="old-pw-long-enough")
+    users.set_password(session=session, username="alice", password="new-pw-long-enough")
+    users.verify_password(session=session, username="alice", password="new-pw-long-enough")
     with pytest.raises(AuthenticationFailed):
-        users.verify_password(session=session, username="alice", password="old-pw")
+        users.verify_password(session=session, username="alice", password="old-pw-long-enough")
     assert users.count_users(session=session) == 1
     users.remove_user(session=session, username="alice")
     assert users.list_users(session=session) == []

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from metrics_toolkit.errors import InvalidPolicy
 from metrics_toolkit.intervals import SECONDS_PER_DAY, Interval, bucket_start
 from metrics_toolkit.store.models import validate_policy_values
 
@@ -53,8 +54,15 @@ def plan(
     )
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
     interval = Interval.parse(downsample_interval)
-    downsample_before = bucket_start(now - timedelta(days=downsample_after_days), interval)
-    delete_before = now - timedelta(days=retention_days)
+    try:
+        downsample_before = bucket_start(now - timedelta(days=downsample_after_days), interval)
+        delete_before = now - timedelta(days=retention_days)
+    except OverflowError:
+        msg = (
+            f"Invalid archive policy at {now:%Y-%m-%d %H:%M} UTC: {retention_days} days of "
+            "retention reach before year 1; use a later --now or a shorter retention."
+        )
+        raise InvalidPolicy(msg) from None
     return Plan(now, interval, downsample_before, delete_before, archive_enabled)
 
 

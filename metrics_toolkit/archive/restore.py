@@ -9,9 +9,13 @@ overlap the range) and writes them back:
   doubled;
 - a rollup row is *replaced* by the raw rows it was made from when the archive holds all of
   them (their number equals its ``_rollup.samples``): in one transaction the rollup is
-  deleted and its raw rows inserted. When the archive holds fewer (it was disabled when the
-  rollup was made), the rollup is kept and those raw rows are not restored, since both
-  together would count the same samples twice.
+  deleted and its raw rows inserted. When a retention cut fell inside the rollup's bucket,
+  the archive also holds the bucket's earlier raw rows (deleted, not rolled up): the
+  rollup's own rows are those from its earliest sample (``_rollup.first_time``) on, and the
+  earlier ones are restored beside them, so every archived sample comes back once. When
+  the archive holds fewer (it was disabled when the rollup was made), the rollup is kept
+  and those raw rows are not restored, since both together would count the same samples
+  twice.
 
 Restored rows older than the policy's ``downsample_after_days`` are rolled up again by the
 next archive run (and deleted again past ``retention_days``): pause the schedule, or raise
@@ -23,8 +27,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from metrics_toolkit.archive.runner import archive_root
 from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore
-from metrics_toolkit.documents import ROLLUP_KEY
+from metrics_toolkit.documents import ROLLUP_KEY, flatten
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.rule import host_of
@@ -41,6 +46,7 @@ from metrics_toolkit.store.models import MetricsSnapshot
 
 #: The widest rollup a restore looks back for (rollups start at their bucket's start).
 MAX_ROLLUP_WIDTH = timedelta(days=31)
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -62,6 +68,25 @@ class _Rollup:
     start: datetime
     end: datetime
     samples: int
+    first: float | None  # its earliest sample, epoch seconds (None: not recorded)
+
+    def sources(self, rows: list[ArchiveRow]) -> tuple[list[ArchiveRow], list[ArchiveRow]]:
+        """The archived raw rows of its bucket it was made from, and the others.
+
+        A retention cut inside the bucket deletes (and archives) the bucket's earlier rows
+        before the rest are rolled up, so the archive can hold more raw rows than the
+        rollup's samples: its sources are then the rows from its earliest sample on.
+        Empty sources when the archive does not hold them all.
+        """
+        if len(rows) == self.samples:
+            return rows, []
+        if len(rows) < self.samples or self.first is None:
+            return [], rows
+        cut = self.first - 1e-6
+        made = [r for r in rows if r.timestamp.timestamp() >= cut]
+        if len(made) != self.samples:
+            return [], rows
+        return made, [r for r in rows if r.timestamp.timestamp() < cut]
 
 
 def _rollups(
@@ -73,7 +98,7 @@ def _rollups(
         MetricsSnapshot.metric_type,
         MetricsSnapshot.metric_data,
     ).where(
-        MetricsSnapshot.timestamp >= start - MAX_ROLLUP_WIDTH,
+        MetricsSnapshot.timestamp >= max(start, _EARLIEST + MAX_ROLLUP_WIDTH) - MAX_ROLLUP_WIDTH,
         MetricsSnapshot.timestamp < end,
         MetricsSnapshot.metric_data[ROLLUP_KEY]["interval"].as_string().is_not(None),
     )
@@ -87,10 +112,18 @@ def _rollups(
         except InvalidInterval:
             continue
         if ts + width > start:
-            found.append(
-                _Rollup(row_id, host_of(doc), mt, ts, ts + width, int(meta.get("samples", 0)))
-            )
+            samples = int(meta.get("samples", 0))
+            found.append(_Rollup(row_id, host_of(doc), mt, ts, ts + width, samples, _first(meta)))
     return found
+
+
+def _first(meta: dict[str, Any]) -> float | None:
+    times = [
+        t
+        for t in flatten({"t": meta.get("first_time") or {}}).values()
+        if isinstance(t, int | float) and not isinstance(t, bool)
+    ]
+    return float(min(times)) if times else None
 
 
 def _insert_ignore(session: Session, rows: list[ArchiveRow]) -> int:
@@ -127,7 +160,7 @@ def restore(
         )
         raise MetricsToolkitError(msg)
     with Session(engine) as session:
-        store = ArchiveStore(archive_root(session, archive_path))
+        store = ArchiveStore(archive_root(session, archive_path)).require().readable()
         rollups = _rollups(session, start, end, metric_type)
     lo = min([start, *(r.start for r in rollups)])
     hi = max([end, *(r.end for r in rollups)])
@@ -149,12 +182,18 @@ def restore(
         if len(free) >= 50_000:
             _ingest(engine, free, result, progress)
             free = []
+    sources: dict[int, list[ArchiveRow]] = {}
+    for rollup in rollups:
+        made, others = rollup.sources(covered.get(rollup.id, []))
+        if made:
+            sources[rollup.id] = made
+            free.extend(others)  # archived by a retention cut inside the bucket
     _ingest(engine, free, result, progress)
     for rollup in rollups:
-        rows = covered.get(rollup.id, [])
-        if len(rows) != rollup.samples:
+        rows = sources.get(rollup.id, [])
+        if not rows:
             result.rollups_kept += 1
-            result.rows_not_restored += len(rows)
+            result.rows_not_restored += len(covered.get(rollup.id, []))
             continue
         with Session(engine) as session, session.begin():
             session.execute(delete(MetricsSnapshot).where(MetricsSnapshot.id == rollup.id))

@@ -111,15 +111,43 @@ class RunResult:
     def total(self, name: str) -> int:
         return sum(int(getattr(chunk, name)) for chunk in self.chunks)
 
+    def counts(self) -> dict[str, int]:
+        """The run's totals under :data:`COUNT_KEYS` (``chunks``: those that changed rows)."""
+        return {
+            "rows_rolled_up": self.total("rows_replaced"),
+            "rollups_written": self.total("rollups_written"),
+            "rows_deleted": self.total("rows_deleted"),
+            "rows_archived": self.total("rows_archived"),
+            "chunks": sum(1 for c in self.chunks if c.rows_replaced or c.rows_deleted),
+        }
+
 
 @dataclass(frozen=True)
 class PlannedAction:
-    """A dry-run line: what would happen to ``rows`` rows in ``[start, end)``."""
+    """A dry-run line: what would happen to ``rows`` rows in ``[start, end)``.
+
+    The counts are those the run's :class:`ChunkResult` of the same chunk reports
+    (``rows_replaced`` is ``rows_rolled_up`` here, as in ``archive_runs``).
+    """
 
     action: str
     start: datetime
     end: datetime
     rows: int
+    rows_rolled_up: int = 0
+    rollups_written: int = 0
+    rows_deleted: int = 0
+    rows_archived: int = 0
+
+
+#: The count keys of ``archive run --json`` and ``archive run --dry-run --json``.
+COUNT_KEYS = ("rows_rolled_up", "rollups_written", "rows_deleted", "rows_archived", "chunks")
+
+
+def planned_counts(actions: Sequence[PlannedAction]) -> dict[str, int]:
+    """The dry run's totals under :data:`COUNT_KEYS`."""
+    totals = {key: sum(getattr(a, key) for a in actions) for key in COUNT_KEYS[:-1]}
+    return {**totals, "chunks": len(actions)}
 
 
 Progress = Callable[[ChunkResult | int], None]
@@ -205,29 +233,56 @@ def _needs_rollup(found: Counter[str | None], target: Interval) -> int:
 
 
 def dry_run(engine: Engine, *, now: datetime | None = None) -> tuple[Plan, list[PlannedAction]]:
-    """What :func:`run_archive` would do at ``now``, changing nothing."""
+    """What :func:`run_archive` would do at ``now``, changing nothing.
+
+    The same chunks as the run (:func:`_work`), each counted as the run will find it: the
+    first rollup chunk without the rows the retention deletes before it, and its buckets
+    chosen by the run's own rule (:func:`_rows_to_replace`).
+    """
     with Session(engine) as session:
         the_plan = policy_plan(session, now)
         session.rollback()  # get_active_policy may have created the default: keep nothing
         actions: list[PlannedAction] = []
-        oldest = _oldest(session)
-        if oldest is None:
-            return the_plan, actions
-        for lo, hi in chunks(oldest, the_plan.delete_before, the_plan.chunk):
-            n = _rows_between(session, lo, hi)
-            if n:
+        archived = the_plan.archive
+        for action, lo, hi in _work_in(session, the_plan):
+            if action == "delete":
+                n = _rows_between(session, lo, hi)
+                name = "archive+delete" if archived else "delete"
+                actions.append(PlannedAction(name, lo, hi, n, 0, 0, n, n if archived else 0))
+                continue
+            replaced, written = _planned_rollup(session, the_plan, lo, hi)
+            if replaced:
+                name = f"rollup to {the_plan.interval}" + (" (archived)" if archived else "")
+                archived_rows = replaced if archived else 0
                 actions.append(
-                    PlannedAction("archive+delete" if the_plan.archive else "delete", lo, hi, n)
+                    PlannedAction(name, lo, hi, replaced, replaced, written, 0, archived_rows)
                 )
-        start = bucket_start(max(oldest, the_plan.delete_before), the_plan.interval)
-        for lo, hi in chunks(start, the_plan.downsample_before, the_plan.chunk):
-            n = _needs_rollup(_chunk_intervals(session, lo, hi), the_plan.interval)
-            if n:
-                action = f"rollup to {the_plan.interval}" + (
-                    " (archived)" if the_plan.archive else ""
-                )
-                actions.append(PlannedAction(action, lo, hi, n))
     return the_plan, actions
+
+
+def _planned_rollup(
+    session: Session, the_plan: Plan, lo: datetime, hi: datetime
+) -> tuple[int, int]:
+    """Rows a rollup chunk will replace and rollups it will write, read without documents."""
+    interval = MetricsSnapshot.metric_data[ROLLUP_KEY]["interval"].as_string()
+    stmt = select(
+        MetricsSnapshot.id,
+        MetricsSnapshot.timestamp,
+        MetricsSnapshot.metric_type,
+        MetricsSnapshot.metric_data["host"].as_string(),
+        interval,
+    ).where(
+        # Rows before the retention cut are deleted before this chunk is rolled up.
+        MetricsSnapshot.timestamp >= max(lo, the_plan.delete_before),
+        MetricsSnapshot.timestamp < hi,
+    )
+    rows = [
+        (i, ts, mt, {"host": host} | ({ROLLUP_KEY: {"interval": width}} if width else {}))
+        for i, ts, mt, host, width in session.execute(stmt)
+    ]
+    chosen = _rows_to_replace(rows, the_plan.interval)
+    buckets = {(host_of(d), mt, bucket_start(ts, the_plan.interval)) for _, ts, mt, d in chosen}
+    return len(chosen), len(buckets)
 
 
 # --------------------------------------------------------------------------------------
@@ -267,6 +322,8 @@ def run_archive(
             assert policy is not None
             policy_values = PolicySettings.of(policy).settings()
             store = ArchiveStore(archive_root(session, archive_path))
+            if the_plan.archive:
+                store.exists()  # an unusable path is refused here, before anything changes
             session.commit()
         result = RunResult(None, the_plan, "running")
         result.recovered_files, result.discarded_files = _recover(engine, store)
@@ -296,21 +353,27 @@ def run_archive(
 
 def _work(engine: Engine, the_plan: Plan) -> list[tuple[str, datetime, datetime]]:
     with Session(engine) as session:
-        oldest = _oldest(session)
-        if oldest is None:
-            return []
-        work = [
-            ("delete", lo, hi)
-            for lo, hi in chunks(oldest, the_plan.delete_before, the_plan.chunk)
-            if _rows_between(session, lo, hi)
-        ]
-        start = bucket_start(max(oldest, the_plan.delete_before), the_plan.interval)
-        work += [
-            ("rollup", lo, hi)
-            for lo, hi in chunks(start, the_plan.downsample_before, the_plan.chunk)
-            if _needs_rollup(_chunk_intervals(session, lo, hi), the_plan.interval)
-        ]
-        return work
+        return _work_in(session, the_plan)
+
+
+def _work_in(session: Session, the_plan: Plan) -> list[tuple[str, datetime, datetime]]:
+    """The chunks of a run, in order: retention deletes, then rollups (the one planner of
+    the run and the dry run)."""
+    oldest = _oldest(session)
+    if oldest is None:
+        return []
+    work = [
+        ("delete", lo, hi)
+        for lo, hi in chunks(oldest, the_plan.delete_before, the_plan.chunk)
+        if _rows_between(session, lo, hi)
+    ]
+    start = bucket_start(max(oldest, the_plan.delete_before), the_plan.interval)
+    work += [
+        ("rollup", lo, hi)
+        for lo, hi in chunks(start, the_plan.downsample_before, the_plan.chunk)
+        if _needs_rollup(_chunk_intervals(session, lo, hi), the_plan.interval)
+    ]
+    return work
 
 
 def _recover(engine: Engine, store: ArchiveStore) -> tuple[int, int]:

@@ -33,6 +33,7 @@ import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -63,6 +64,23 @@ BASE_COLUMNS = [f.name for f in BASE_FIELDS]
 
 class ArchiveError(MetricsToolkitError):
     """The archive could not be written or read."""
+
+
+class DamagedArchive(ArchiveError):
+    """An archive file cannot be read (truncated, corrupt, not Parquet)."""
+
+
+@dataclass(frozen=True)
+class DamagedFile:
+    """One archive file that cannot be read, and why."""
+
+    path: Path
+    reason: str
+
+
+def _reason(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return (lines[0] if lines else type(error).__name__)[:200]
 
 
 @dataclass(frozen=True)
@@ -155,7 +173,11 @@ class ArchiveStore:
             self.root = Path(str(path).rstrip("/"))
         else:
             _, separator, rest = text.partition("://")
-            self.root = Path(rest if separator else text).expanduser()
+            local = Path(rest if separator else text)
+            try:
+                self.root = local.expanduser()
+            except RuntimeError:  # ~name of no known user: a plain name, then
+                self.root = local
 
     @property
     def is_local(self) -> bool:
@@ -292,6 +314,78 @@ class ArchiveStore:
                 removed.append(path)
         return removed
 
+    def exists(self) -> bool:
+        """True when the archive root is there (a directory, or a prefix holding objects);
+        :class:`ArchiveError` for a path no file system takes (a name too long, a NUL)."""
+        try:
+            if self.fs is None:
+                return self.root.is_dir()
+            return bool(self.fs.exists(str(self.root)))
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            msg = f"Cannot use the archive path {self.url[:200]!r}: {reason}."
+            raise ArchiveError(msg) from None
+
+    def require(self) -> ArchiveStore:
+        """This store, or a clear :class:`ArchiveError` when its root does not exist."""
+        found = self.exists()
+        if not found:
+            msg = (
+                f"No archive at {self.url}: the path does not exist (misspelled "
+                "--archive-path or archive.path, or no archive run has written to it yet)."
+            )
+            raise ArchiveError(msg)
+        return self
+
+    def readable(self) -> ArchiveStore:
+        """This store, after checking every file's footer: a damaged file raises
+        :class:`DamagedArchive` before anything is read."""
+        damaged = self.damaged_files(full=False)
+        if damaged:
+            raise self.damaged_error(OSError(damaged[0].reason))
+        return self
+
+    def damaged_files(self, *, full: bool = True) -> list[DamagedFile]:
+        """The committed files that cannot be read: their footer (``full=False``), or every
+        page of every column (``full=True``, what ``archive verify`` does)."""
+        damaged: list[DamagedFile] = []
+        for path in self.files():
+            try:
+                if self.fs is None:
+                    _read_check(path, full)
+                else:
+                    with self.fs.open(str(path), "rb") as handle:
+                        _read_check(handle, full)
+            except (pa.ArrowException, OSError, ValueError) as error:
+                damaged.append(DamagedFile(path, _reason(error)))
+        return damaged
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Turn a read failure of the block into one :class:`DamagedArchive` line.
+
+        Readers stop at a damaged file rather than skip it (a restore or a chart that
+        silently leaves rows out looks complete); the line names the file and points to
+        ``metrics-toolkit archive verify``, which lists every damaged file.
+        """
+        try:
+            yield
+        except (pa.ArrowException, OSError) as error:
+            raise self.damaged_error(error) from None
+
+    def damaged_error(self, error: BaseException) -> DamagedArchive:
+        damaged = self.damaged_files(full=True)
+        if not damaged:
+            return DamagedArchive(f"Cannot read the archive at {self.url}: {_reason(error)}")
+        first = damaged[0]
+        others = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+        return DamagedArchive(
+            f"Damaged archive file {first.path}{others}: {first.reason.rstrip('.')}. Nothing was "
+            "read from "
+            "the archive; run `metrics-toolkit archive verify` to list every damaged file, "
+            "and move them out of the archive to read the rest."
+        )
+
     def files(self) -> list[Path]:
         """The archive's committed files, sorted (pending files excluded)."""
         if self.fs is not None:
@@ -302,6 +396,10 @@ class ArchiveStore:
 
     def partitions(self) -> list[PartitionInfo]:
         """Partitions with their file count, row count and size on disk."""
+        with self.reading():
+            return self._partitions()
+
+    def _partitions(self) -> list[PartitionInfo]:
         found: dict[tuple[str, date], list[Path]] = defaultdict(list)
         for path in self.files():
             metric_type = unquote(path.parent.parent.name.split("=", 1)[1])
@@ -353,6 +451,16 @@ class ArchiveStore:
         batch_size: int = 10_000,
     ) -> Iterator[list[ArchiveRow]]:
         """Archived rows in ``[start, end)``, in batches, reading only matching partitions."""
+        with self.reading():
+            yield from self._iter_rows(start, end, metric_type, batch_size)
+
+    def _iter_rows(
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        metric_type: str | None,
+        batch_size: int,
+    ) -> Iterator[list[ArchiveRow]]:
         if not self.files():
             return
         dataset = self.dataset()
@@ -392,3 +500,10 @@ class ArchiveStore:
                     strict=True,
                 )
             ]
+
+
+def _read_check(source: Any, full: bool) -> None:
+    parquet = pq.ParquetFile(source)
+    if full:
+        for group in range(parquet.metadata.num_row_groups):
+            parquet.read_row_group(group)

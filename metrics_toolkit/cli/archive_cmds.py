@@ -58,11 +58,20 @@ def archive_group() -> None:
     help="Seconds to wait for another run to finish.",
 )
 @archive_path_option
+@json_option
 @pass_app
 def run(
-    app: AppContext, now_text: str | None, dry_run: bool, wait: float, archive_path: str | None
+    app: AppContext,
+    now_text: str | None,
+    dry_run: bool,
+    wait: float,
+    archive_path: str | None,
+    as_json: bool,
 ) -> None:
     """Roll up old rows, archive them to Parquet, and delete rows past retention.
+
+    With --json, the run and the dry run both print one JSON object with the same counts:
+    rows_rolled_up, rollups_written, rows_deleted, rows_archived and chunks.
 
     Example: metrics-toolkit archive run --dry-run
     """
@@ -70,6 +79,10 @@ def run(
     now = _time(now_text, "--now")
     if dry_run:
         plan, actions = archive.dry_run(engine, now=now)
+        if as_json:
+            counts = archive.planned_counts(actions)
+            echo_json({"dry_run": True, "now": plan.now.isoformat(), **counts})
+            return
         click.echo(
             f"Policy at {_when(plan.now)}: roll up before {_when(plan.downsample_before)} to "
             f"{plan.interval}, delete before {_when(plan.delete_before)}, "
@@ -82,8 +95,12 @@ def run(
         for action in actions:
             table.add_row(action.action, _when(action.start), _when(action.end), f"{action.rows:,}")
         console().print(table)
+        counts = archive.planned_counts(actions)
         click.echo(
-            f"Dry run: {sum(a.rows for a in actions):,} rows would change; nothing was changed."
+            f"Dry run: {counts['rows_rolled_up']:,} rows would be rolled up into "
+            f"{counts['rollups_written']:,} rollups, {counts['rows_deleted']:,} rows deleted, "
+            f"{counts['rows_archived']:,} rows archived, in {counts['chunks']:,} chunks; "
+            "nothing was changed."
         )
         return
     with Progress(
@@ -105,6 +122,18 @@ def run(
         result = archive.run_archive(
             engine, now=now, archive_path=archive_path, wait_seconds=wait, progress=progress
         )
+    if as_json:
+        echo_json(
+            {
+                "dry_run": False,
+                "now": result.plan.now.isoformat(),
+                "run_id": result.run_id,
+                **result.counts(),
+                "recovered_files": result.recovered_files,
+                "discarded_files": result.discarded_files,
+            }
+        )
+        return
     if result.recovered_files or result.discarded_files:
         click.echo(
             f"Recovered from an interrupted run: {result.recovered_files} archive file(s) "
@@ -119,7 +148,7 @@ def run(
 
 
 @archive_group.command("status")
-@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=100_000), default=10, show_default=True)
 @json_option
 @pass_app
 def status(app: AppContext, limit: int, as_json: bool) -> None:
@@ -183,6 +212,13 @@ def status(app: AppContext, limit: int, as_json: bool) -> None:
     console().print(table)
 
 
+def _existing_archive(app: AppContext, archive_path: str | None) -> ArchiveStore:
+    """The archive of --archive-path (default: config archive.path); it must exist."""
+    with Session(app.engine()) as session:
+        root = archive.archive_root(session, archive_path)
+    return ArchiveStore(root).require()
+
+
 @archive_group.command("list")
 @archive_path_option
 @json_option
@@ -192,9 +228,9 @@ def list_(app: AppContext, archive_path: str | None, as_json: bool) -> None:
 
     Example: metrics-toolkit archive list --archive-path /var/lib/metrics/archive
     """
-    with Session(app.engine()) as session:
-        root = archive.archive_root(session, archive_path)
-    parts = ArchiveStore(root).partitions()
+    store = _existing_archive(app, archive_path)
+    root = store.url
+    parts = store.partitions()
     if as_json:
         echo_json([p.__dict__ for p in parts])
         return
@@ -208,6 +244,34 @@ def list_(app: AppContext, archive_path: str | None, as_json: bool) -> None:
         )
     console().print(table)
     click.echo(f"{len(parts)} partitions, {sum(p.rows for p in parts):,} rows under {root}")
+
+
+@archive_group.command("verify")
+@archive_path_option
+@json_option
+@pass_app
+def verify(app: AppContext, archive_path: str | None, as_json: bool) -> None:
+    """Read every archive file in full and list the damaged ones (exit 1 if any).
+
+    Example: metrics-toolkit archive verify --archive-path /var/lib/metrics/archive
+    """
+    store = _existing_archive(app, archive_path)
+    root = store.url
+    checked = len(store.files())
+    damaged = store.damaged_files(full=True)
+    if as_json:
+        echo_json(
+            {
+                "files": checked,
+                "damaged": [{"path": str(d.path), "reason": d.reason} for d in damaged],
+            }
+        )
+    else:
+        for item in damaged:
+            click.echo(f"DAMAGED {item.path}: {item.reason}")
+        click.echo(f"{checked:,} files checked under {root}, {len(damaged):,} damaged.")
+    if damaged:
+        raise SystemExit(1)
 
 
 @archive_group.command("restore")

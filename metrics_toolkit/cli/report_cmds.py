@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,6 +12,15 @@ from metrics_toolkit.reporting import build_report
 from metrics_toolkit.reporting.files import FORMATS, check_formats, write_report
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.smtp_settings import SmtpSettings, parse_recipients, parse_smtp
+
+
+class OutDir(click.Path):
+    """``click.Path`` that refuses a NUL in the name with a usage error (click would raise)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "\0" in value:
+            self.fail("a path cannot hold a NUL character.", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 @click.command("report")
@@ -32,7 +42,7 @@ from metrics_toolkit.store.smtp_settings import SmtpSettings, parse_recipients, 
 )
 @click.option(
     "--out",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutDir(file_okay=False, path_type=Path),
     help="Output directory (default: config report.output_dir).",
 )
 @click.option(

@@ -103,6 +103,8 @@ def remove(app: AppContext, username: str, yes: bool) -> None:
     Example: metrics-toolkit users remove alice --yes
     """
     if not yes:
+        with app.session() as session:
+            users.require_user(session=session, username=username)
         click.confirm(f"Delete user {username!r}?", abort=True)
     with app.session() as session:
         users.remove_user(session=session, username=username)

@@ -198,8 +198,8 @@ def load_settings(
         key: given if given is not None else stored.get(key, config_keys.known_key(key).default)
         for key, given in wanted.items()
     }
-    _positive("batch size", value["collector.batch_size"])
-    _positive("spool max_rows", value["spool.max_rows"])
+    _positive("batch size", value["collector.batch_size"], config_keys.MAX_BATCH_SIZE)
+    _positive("spool max_rows", value["spool.max_rows"], config_keys.MAX_SPOOL_ROWS)
     return DaemonSettings(
         interval=Interval.parse(value["collector.interval"]),
         spool_path=Path(value["spool.path"]).expanduser(),
@@ -213,9 +213,11 @@ def load_settings(
     )
 
 
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgument(f"The {name} must be a whole number, at least 1 (got {value!r}).")
+def _positive(name: str, value: Any, maximum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        msg = f"The {name} must be a whole number, at least 1 and at most {maximum:,} "
+        msg += f"(got {value!r})."
+        raise InvalidArgument(msg)
 
 
 @dataclass

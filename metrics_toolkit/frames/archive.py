@@ -512,14 +512,15 @@ def load_archive_frame(
     """
     wanted = check_stats(stats)
     store = open_archive(source)
-    query, partitions = archive_query(
-        store, start, end, metrics=metrics, metric_type=metric_type, host=host, by_host=by_host
-    )
-    files = [f for group in partitions.values() for f in group]
-    width = resolve_width(store, files, query, interval, point_budget)
-    if width is None:
-        return _values_frame(store, files, query, wanted)
-    return stats_to_frame(partition_stats(store, files, query, width), query, width, wanted)
+    with store.reading():  # a damaged file: one DamagedArchive line naming it
+        query, partitions = archive_query(
+            store, start, end, metrics=metrics, metric_type=metric_type, host=host, by_host=by_host
+        )
+        files = [f for group in partitions.values() for f in group]
+        width = resolve_width(store, files, query, interval, point_budget)
+        if width is None:
+            return _values_frame(store, files, query, wanted)
+        return stats_to_frame(partition_stats(store, files, query, width), query, width, wanted)
 
 
 __all__ = [

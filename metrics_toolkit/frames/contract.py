@@ -67,8 +67,12 @@ def parse_time(value: TimeLike, name: str = "time") -> datetime | None:
     if stamp is pd.NaT:
         msg = f"Invalid {name} {value!r}: expected a datetime or an ISO 8601 string."
         raise MetricsToolkitError(msg)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    result: datetime = stamp.to_pydatetime()
+    try:
+        stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
+        result: datetime = stamp.to_pydatetime()
+    except (ValueError, OverflowError):  # before year 1 or after 9999
+        msg = f"Invalid {name} {value!r}: expected a time between the years 1 and 9999."
+        raise MetricsToolkitError(msg) from None
     return result
 
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -108,7 +109,9 @@ def build_report(
     auto = interval is None or (isinstance(interval, str) and interval.strip() == "auto")
     chart_width = None if auto else _interval(interval, "interval")
     with connect(source) as connection:
-        lo, hi = _range(connection, start, end, span, generated, metric_type, host)
+        lo, hi = _in_calendar(
+            partial(_range, connection, start, end, span, generated, metric_type, host)
+        )
         label = _label(period, hi - lo)
         config = metadata.read_config(connection, list(CONFIG_READ))
         rules = _rules(thresholds, config["report.thresholds"])
@@ -307,6 +310,25 @@ def _period(period: PeriodLike) -> timedelta | None:
     if period is None:
         return None
     return _interval(period, "period").timedelta
+
+
+def _in_calendar(bounds: Callable[[], tuple[datetime, datetime]]) -> tuple[datetime, datetime]:
+    """The range ``bounds()`` gives, refused in one line when it, or the previous period of
+    equal length it is compared with, leaves the years 1..9999."""
+    try:
+        lo, hi = bounds()
+    except OverflowError:
+        raise InvalidArgument(_OUT_OF_CALENDAR) from None
+    if hi - lo > lo - datetime.min.replace(tzinfo=UTC):  # no previous period to compare
+        raise InvalidArgument(_OUT_OF_CALENDAR)
+    return lo, hi
+
+
+_OUT_OF_CALENDAR = (
+    "The report range, with the previous period of equal length it is compared with, must "
+    "lie between the years 1 and 9999; give a later --start, an earlier --end or a shorter "
+    "--period."
+)
 
 
 def _range(

@@ -27,7 +27,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from metrics_toolkit.errors import InvalidArgument, InvalidInterval
+from metrics_toolkit.errors import InvalidArgument, InvalidInterval, ReportNotWritten
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.reporting.model import Report
 from metrics_toolkit.reporting.render_html import render_html
@@ -67,7 +67,8 @@ def host_directory(host: str | None) -> str:
 def report_stem(report: Report) -> str:
     """The file name without extension: ``<period>-<end as YYYYmmddTHHMMZ>``."""
     period = _SAFE.sub("_", report.period) or "range"
-    return f"{period}-{report.end.astimezone(UTC):%Y%m%dT%H%MZ}"
+    end = report.end.astimezone(UTC)
+    return f"{period}-{end.year:04d}{end:%m%dT%H%MZ}"  # %Y does not pad years before 1000
 
 
 def report_paths(
@@ -113,9 +114,14 @@ def write_report(
     Returns the report files written (not the index), in the order of ``formats``.
     """
     paths = report_paths(report, out_dir, check_formats(formats))
-    for path in paths:
-        _write_atomic(path, render(report, path.suffix[1:]))
-    refresh_index(out_dir)
+    try:
+        for path in paths:
+            _write_atomic(path, render(report, path.suffix[1:]))
+        refresh_index(out_dir)
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+        reason = getattr(error, "strerror", None) or error
+        msg = f"Cannot write the report under {str(out_dir)[:200]!r}: {reason}."
+        raise ReportNotWritten(msg) from None
     return paths
 
 
@@ -158,7 +164,8 @@ def _meta(entry: ReportEntry) -> dict[str, Any]:
     if match:
         end = datetime.strptime(match["end"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
         meta.update(period=match["period"], end=end.isoformat())
-        with contextlib.suppress(InvalidInterval):  # without the JSON: from the period
+        # Without the JSON: from the period.
+        with contextlib.suppress(InvalidInterval, OverflowError):
             meta["start"] = (end - Interval.parse(match["period"]).timedelta).isoformat()
     if "json" in entry.formats:
         try:

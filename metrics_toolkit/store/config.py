@@ -27,10 +27,17 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         msg = (
-            f"Config value {text!r} is not JSON. Quote strings ('\"5min\"'), "
+            f"Config value {_shown(text)!r} is not JSON. Quote strings ('\"5min\"'), "
             "write numbers and true/false/null bare, lists as [..], objects as {..}."
         )
         raise ConfigError(msg) from None
+    except RecursionError:
+        msg = "Config value is nested too deeply to be read; no config value nests that deep."
+        raise ConfigError(msg) from None
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 def upsert_config(*, session: Session, key: str, value: Any) -> None:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from metrics_toolkit.errors import ConfigError, InvalidInterval, UnknownConfigKey
+from metrics_toolkit.collector_names import COLLECTOR_NAMES, check_collector_names
+from metrics_toolkit.errors import ConfigError, InvalidInterval, UnknownCollector, UnknownConfigKey
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.store.job_specs import parse_jobs
 from metrics_toolkit.store.smtp_settings import DEFAULT_SMTP, parse_smtp
@@ -20,15 +21,9 @@ Validator = Callable[[Any], None]
 
 
 def _fail(key: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"Config {key!r} must be {expected} (got {value!r}).")
-
-
-def _string(key: str) -> Validator:
-    def check(value: Any) -> None:
-        if not isinstance(value, str) or not value:
-            raise _fail(key, "a non-empty string", value)
-
-    return check
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:80] + "…"
+    return ConfigError(f"Config {key!r} must be {expected} (got {shown}).")
 
 
 def _optional_string(key: str) -> Validator:
@@ -39,10 +34,54 @@ def _optional_string(key: str) -> Validator:
     return check
 
 
-def _positive_int(key: str) -> Validator:
+#: Upper bounds of the counts a user can set (the collector daemon checks the same ones).
+MAX_BATCH_SIZE = 100_000
+MAX_SPOOL_ROWS = 1_000_000_000
+#: Longest path accepted for a file or directory key, and longest name in it (Linux limits).
+MAX_PATH_CHARS = 4096
+MAX_NAME_BYTES = 255
+#: Longest look-ahead of a report's "Running out" section (forecasts reach ten years at most).
+MAX_FORECAST_DAYS = 3653
+
+
+def _bounded_int(maximum: int) -> Callable[[str], Validator]:
+    def make(key: str) -> Validator:
+        def check(value: Any) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= maximum:
+                raise _fail(key, f"a whole number greater than 0 and at most {maximum:,}", value)
+
+        return check
+
+    return make
+
+
+def _path(key: str) -> Validator:
     def check(value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise _fail(key, "a whole number greater than 0", value)
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise _fail(key, "a non-empty path without NUL characters", value)
+        too_long = len(value) > MAX_PATH_CHARS or any(
+            len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in value.split("/")
+        )
+        if too_long:
+            shown = value if len(value) <= 80 else value[:80] + "…"
+            msg = (
+                f"Config {key!r} must be a path of at most {MAX_PATH_CHARS} characters, each "
+                f"name in it at most {MAX_NAME_BYTES} bytes (got {shown!r}, {len(value):,} "
+                "characters)."
+            )
+            raise ConfigError(msg)
+
+    return check
+
+
+def _collector_names(key: str) -> Validator:
+    def check(value: Any) -> None:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise _fail(key, "a list of strings naming collectors", value)
+        try:
+            check_collector_names(value)
+        except UnknownCollector as error:
+            raise ConfigError(f"Config {key!r}: {error}") from None
 
     return check
 
@@ -53,14 +92,6 @@ def _interval(key: str) -> Validator:
             Interval.parse(value)
         except InvalidInterval as error:
             raise ConfigError(f"Config {key!r}: {error}") from None
-
-    return check
-
-
-def _string_list(key: str) -> Validator:
-    def check(value: Any) -> None:
-        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise _fail(key, "a list of strings", value)
 
     return check
 
@@ -128,23 +159,28 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
     ),
     _key(
         "collector.enabled",
-        ["cpu", "memory", "disk", "diskio", "network", "processes", "sensors", "system"],
+        list(COLLECTOR_NAMES),
         "Collectors to run, by name.",
-        _string_list,
+        _collector_names,
     ),
     _key(
         "collector.host", None, "Host label for snapshots (null: the hostname).", _optional_string
     ),
-    _key("collector.batch_size", 10, "Snapshots written per database batch.", _positive_int),
-    _key("spool.path", "spool.db", "Local spool file for snapshots the database refused.", _string),
+    _key(
+        "collector.batch_size",
+        10,
+        "Snapshots written per database batch.",
+        _bounded_int(MAX_BATCH_SIZE),
+    ),
+    _key("spool.path", "spool.db", "Local spool file for snapshots the database refused.", _path),
     _key(
         "spool.max_rows",
         1_000_000,
         "Most snapshots the spool keeps before dropping.",
-        _positive_int,
+        _bounded_int(MAX_SPOOL_ROWS),
     ),
-    _key("archive.path", "archive", "Directory (or fsspec URL) of the Parquet archive.", _string),
-    _key("report.output_dir", "reports", "Where reports are written.", _string),
+    _key("archive.path", "archive", "Directory (or fsspec URL) of the Parquet archive.", _path),
+    _key("report.output_dir", "reports", "Where reports are written.", _path),
     _key(
         "report.thresholds",
         {
@@ -175,7 +211,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         30,
         'A report\'s "Running out" section lists forecasts reaching their limit within this '
         "many days.",
-        _positive_int,
+        _bounded_int(MAX_FORECAST_DAYS),
     ),
     _key(
         "schedule.jobs",
@@ -194,7 +230,7 @@ CONFIG_KEYS: tuple[ConfigKey, ...] = (
         "schedule-state.json",
         "File where `metrics-toolkit schedule` records each job's last run (catch-up after "
         "downtime).",
-        _string,
+        _path,
     ),
 )
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy import exc as sa_exc
@@ -67,6 +68,12 @@ def _parse(url: str | URL) -> URL:
             "sqlite:///metrics.db or postgresql://user:password@host:5432/dbname"
         )
         raise InvalidDatabaseURL(msg) from None
+    if parsed.password is not None and text_url.partition("://")[2].count("@") > 1:
+        msg = (
+            f"Invalid database URL {_mask_text(text_url)!r}: more than one '@'; write an '@' "
+            "inside the user name or password as %40."
+        )
+        raise InvalidDatabaseURL(msg)
     return parsed
 
 
@@ -86,25 +93,46 @@ def async_url(url: str | URL | None = None) -> URL:
     return _with_driver(resolve_url(url), _ASYNC_DRIVERS)
 
 
+#: Query parameters that carry a secret (libpq reads ``?password=``).
+_SECRET_PARAMETERS = frozenset({"password", "sslpassword", "passfile"})
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL as text with any password replaced by ``***`` (and no driver name)."""
-    if isinstance(url, str):
+    """The URL as text with any password replaced by ``***`` (and no driver name).
+
+    No part of a password is ever shown, whatever characters it holds. An unescaped ``@``
+    in it makes SQLAlchemy read the rest as the host or database (``root:SECRET@PW@host``),
+    so a URL with a password and more than one ``@`` is masked from ``://`` to its last
+    ``@``, as is text that does not parse at all.
+    """
+    if isinstance(url, URL):
+        shown = unquote(url.render_as_string(hide_password=True))  # rendering escapes @
+        if url.password is not None and shown.partition("://")[2].count("@") > 1:
+            return _mask_text(shown, url.get_backend_name())
+        text_url = url.render_as_string(hide_password=False)
+    else:
         text_url = url
-        try:
-            url = make_url(text_url)
-        except (sa_exc.ArgumentError, ValueError):
-            return _mask_text(text_url)
-    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    try:
+        parsed = make_url(text_url.strip())
+    except (sa_exc.ArgumentError, ValueError):
+        return _mask_text(text_url)
+    backend = parsed.get_backend_name()
+    if parsed.password is not None and text_url.partition("://")[2].count("@") > 1:
+        return _mask_text(text_url, backend)
+    secret = {k: "***" for k in parsed.query if k.lower() in _SECRET_PARAMETERS}
+    if secret:
+        parsed = parsed.update_query_dict(secret)
+    text = parsed.set(drivername=backend).render_as_string(hide_password=True)
+    return text.replace("%2A%2A%2A", "***")  # the query masks set above, not URL-escaped
 
 
-def _mask_text(url: str) -> str:
-    """Best-effort masking for text that is not even a parseable URL."""
-    scheme, sep, rest = url.partition("://")
+def _mask_text(url: str, scheme: str | None = None) -> str:
+    """All between ``://`` and the last ``@`` (user and password) becomes ``***``."""
+    given, sep, rest = url.partition("://")
     if not sep or "@" not in rest:
         return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    _, _, host = rest.rpartition("@")
+    return f"{scheme or given}://***@{host}"
 
 
 def is_sqlite(bind: Engine | URL) -> bool:
@@ -132,7 +160,18 @@ sqlite_json = partial(json.dumps, ensure_ascii=False)
 def _prepare_sqlite_file(url: URL) -> None:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).parent
+        try:
+            if "\0" in database:
+                raise ValueError("a NUL character in the path")
+            folder.expanduser().mkdir(parents=True, exist_ok=True)
+        except (OSError, ValueError, RuntimeError) as error:  # a file in the way, no access...
+            reason = getattr(error, "strerror", None) or str(error)
+            msg = (
+                f"Cannot use database {mask_url(url)}: its folder {str(folder)[:200]!r} cannot "
+                f"be created ({reason}); give a path in a folder you can write."
+            )
+            raise DatabaseError(msg) from None
 
 
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:

@@ -66,6 +66,9 @@ def exclusive(engine: Engine, name: str, *, wait_seconds: float = 0.0) -> Iterat
         lock.acquire(timeout=wait_seconds)
     except Timeout:
         raise busy from None
+    except OSError as error:  # the lock file beside the database cannot be made
+        msg = f"Cannot take the '{name}' lock beside {database[:200]!r}: {error.strerror or error}"
+        raise MetricsToolkitError(msg) from None
     try:
         yield
     finally:

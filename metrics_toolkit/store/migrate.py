@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from metrics_toolkit.errors import DatabaseError
 from metrics_toolkit.store.db import mask_url, table_names
+from metrics_toolkit.store.locks import exclusive
 
 SCRIPT_LOCATION = "metrics_toolkit.store:migrations"
 
@@ -42,8 +43,18 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+#: How long a process waits for another one creating or migrating the same schema.
+SCHEMA_LOCK_SECONDS = 300.0
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision`` (default: the newest)."""
+    """Migrate the database to ``revision`` (default: the newest), holding the schema lock
+    (several processes may start on a new database at once)."""
+    with exclusive(engine, "schema", wait_seconds=SCHEMA_LOCK_SECONDS):
+        _upgrade(engine, revision)
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -58,13 +69,21 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse one that needs an upgrade."""
-    current = current_revision(engine)
-    if current == head_revision():
+    """Create the schema in an empty database; refuse one that needs an upgrade.
+
+    Creation holds the schema lock (an advisory lock on PostgreSQL, a file lock beside a
+    SQLite file) and looks again once it has it, so processes starting together on a new
+    database create it once and all go on.
+    """
+    if current_revision(engine) == head_revision():
         return
-    if current is None and not (table_names(engine) - {"alembic_version"}):
-        upgrade(engine)
-        return
+    with exclusive(engine, "schema", wait_seconds=SCHEMA_LOCK_SECONDS):
+        current = current_revision(engine)
+        if current == head_revision():
+            return
+        if current is None and not (table_names(engine) - {"alembic_version"}):
+            _upgrade(engine, "head")
+            return
     if current is None:
         msg = (
             f"Database {mask_url(engine.url)} has tables but no metrics-toolkit schema "

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
 
 from metrics_toolkit.errors import InvalidInterval, InvalidPolicy
-from metrics_toolkit.intervals import Interval
+from metrics_toolkit.intervals import MAX_DAYS, SECONDS_PER_DAY, Interval
 from metrics_toolkit.store.sqltypes import JSONDocument, UTCDateTime, utcnow
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
@@ -40,6 +40,8 @@ NAMING_CONVENTION = {
 DEFAULT_RETENTION_DAYS = 30
 DEFAULT_DOWNSAMPLE_AFTER_DAYS = 3  # < 7, so the seed's "retention_days = 7" update stays valid
 DEFAULT_DOWNSAMPLE_INTERVAL = "1h"
+#: The longest retention a policy accepts (100 years; beyond, dates leave the calendar).
+MAX_POLICY_DAYS = MAX_DAYS
 
 
 class Base(DeclarativeBase):
@@ -270,6 +272,8 @@ def validate_policy_values(
         problems.append(f"retention_days must be a whole number of days (got {retention_days!r})")
     elif retention_days <= 0:
         problems.append(f"retention_days must be greater than 0 (got {retention_days})")
+    elif retention_days > MAX_POLICY_DAYS:
+        problems.append(f"retention_days must be at most {MAX_POLICY_DAYS} (got {retention_days})")
     if isinstance(downsample_after_days, bool) or not isinstance(downsample_after_days, int):
         problems.append(
             f"downsample_after_days must be a whole number of days (got {downsample_after_days!r})"
@@ -282,9 +286,17 @@ def validate_policy_values(
             f"retention_days ({retention_days}), or nothing would ever be downsampled"
         )
     try:
-        Interval.parse(downsample_interval)
+        width = Interval.parse(downsample_interval)
     except InvalidInterval as error:
         problems.append(f"downsample_interval: {error}")
+    else:
+        window = (retention_days - downsample_after_days) * SECONDS_PER_DAY if not problems else 0
+        if not problems and width.seconds > window:
+            problems.append(
+                f"downsample_interval ({width}) must be at most the rollup window, "
+                f"retention_days - downsample_after_days ({retention_days - downsample_after_days}"
+                " days), or no bucket would ever be rolled up"
+            )
     if problems:
         msg = "Invalid archive policy: " + "; ".join(p.rstrip(".") for p in problems) + "."
         raise InvalidPolicy(msg)

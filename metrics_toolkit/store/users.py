@@ -5,16 +5,18 @@ Functions take a ``session`` keyword and never commit: the caller owns the trans
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 
 import bcrypt
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from metrics_toolkit.errors import AuthenticationFailed, UserError, UserExists, UserNotFound
 from metrics_toolkit.store.models import User
+from metrics_toolkit.store.password_policy import MAX_PASSWORD_BYTES, check_new_password
 
-MAX_PASSWORD_BYTES = 72  # bcrypt only reads the first 72 bytes; longer would be silently cut
 MAX_USERNAME_LENGTH = 50
 # A valid hash of a random password: checking against it when the user does not exist
 # costs the same time as a real check, so timing does not reveal which names exist.
@@ -22,15 +24,9 @@ _DUMMY_HASH = bcrypt.hashpw(b"metrics-toolkit-no-such-user", bcrypt.gensalt()).d
 
 
 def hash_password(password: str) -> str:
-    """A bcrypt hash of ``password`` (rejects empty and over-long passwords)."""
-    encoded = password.encode("utf-8")
-    if not encoded:
-        msg = "The password must not be empty."
-        raise UserError(msg)
-    if len(encoded) > MAX_PASSWORD_BYTES:
-        msg = f"The password is {len(encoded)} bytes long; bcrypt allows at most 72."
-        raise UserError(msg)
-    return bcrypt.hashpw(encoded, bcrypt.gensalt()).decode()
+    """A bcrypt hash of a new ``password`` (refused unless it follows the password policy,
+    :mod:`metrics_toolkit.store.password_policy`)."""
+    return bcrypt.hashpw(check_new_password(password), bcrypt.gensalt()).decode()
 
 
 def check_password(password: str, password_hash: str) -> bool:
@@ -52,6 +48,13 @@ def _validate_username(username: str) -> str:
     if len(name) > MAX_USERNAME_LENGTH:
         msg = f"The username is {len(name)} characters long; at most {MAX_USERNAME_LENGTH}."
         raise UserError(msg)
+    bad = next((c for c in name if unicodedata.category(c).startswith("C")), None)
+    if bad is not None:
+        msg = (
+            f"The username holds the control or invisible character U+{ord(bad):04X}; use "
+            "letters, digits, spaces and punctuation only."
+        )
+        raise UserError(msg)
     return name
 
 
@@ -59,7 +62,14 @@ def get_user(*, session: Session, username: str) -> User | None:
     return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
-def _require_user(session: Session, username: str) -> User:
+def same_name_user(*, session: Session, username: str) -> User | None:
+    """The user whose name equals ``username`` regardless of case (the unique index's rule)."""
+    stmt = select(User).where(func.lower(User.username) == func.lower(username))
+    return session.execute(stmt.limit(1)).scalar_one_or_none()
+
+
+def require_user(*, session: Session, username: str) -> User:
+    """The user named ``username``; :class:`UserNotFound` (one clear line) otherwise."""
     user = get_user(session=session, username=username)
     if user is None:
         msg = f"No user named {username!r}. See `metrics-toolkit users list`."
@@ -74,14 +84,23 @@ def add_user(*, session: Session, username: str, password: str, admin: bool = Fa
     of a database always is one, so an installation is never without an admin.
     """
     name = _validate_username(username)
-    if get_user(session=session, username=name) is not None:
-        msg = f"A user named {name!r} already exists."
-        raise UserExists(msg)
+    taken = same_name_user(session=session, username=name)
+    if taken is not None:
+        raise UserExists(_exists(name, taken.username))
     first = count_users(session=session) == 0
     user = User(username=name, password_hash=hash_password(password), is_admin=admin or first)
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another process added the same name meanwhile
+        raise UserExists(_exists(name, name)) from None
     return user
+
+
+def _exists(name: str, taken: str) -> str:
+    if taken == name:
+        return f"A user named {name!r} already exists."
+    return f"A user named {taken!r} already exists; names are unique regardless of case."
 
 
 def list_users(*, session: Session) -> list[User]:
@@ -93,13 +112,13 @@ def count_users(*, session: Session) -> int:
 
 
 def set_password(*, session: Session, username: str, password: str) -> User:
-    user = _require_user(session, username)
+    user = require_user(session=session, username=username)
     user.password_hash = hash_password(password)
     return user
 
 
 def remove_user(*, session: Session, username: str) -> None:
-    _require_user(session, username)
+    require_user(session=session, username=username)
     session.execute(delete(User).where(User.username == username))
 
 

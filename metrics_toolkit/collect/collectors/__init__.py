@@ -31,8 +31,8 @@ from metrics_toolkit.collect.collectors import (
     system,
 )
 from metrics_toolkit.collect.collectors.base import Source
+from metrics_toolkit.collector_names import check_collector_names
 from metrics_toolkit.documents_check import validate_document
-from metrics_toolkit.errors import UnknownCollector
 
 # The registry, in document order. Names are the default of the config key collector.enabled.
 COLLECTORS: dict[str, Callable[[], Source]] = {
@@ -52,17 +52,14 @@ def resolve_names(names: Sequence[str] | str | None) -> tuple[str, ...]:
     """Validated collector names, duplicates dropped, in the given order.
 
     ``None`` means all of :data:`AVAILABLE`; a string is read as a comma-separated list
-    (``"cpu,memory"``). An unknown name raises :class:`UnknownCollector` listing the valid ones.
+    (``"cpu,memory"``). An unknown name, or none at all, raises :class:`UnknownCollector`
+    listing the valid ones (:func:`~metrics_toolkit.collector_names.check_collector_names`).
     """
     if names is None:
         return AVAILABLE
     if isinstance(names, str):
         names = [part.strip() for part in names.split(",") if part.strip()]
-    for name in names:
-        if name not in COLLECTORS:
-            msg = f"Unknown collector {name!r}. Available: {', '.join(sorted(AVAILABLE))}."
-            raise UnknownCollector(msg)
-    return tuple(dict.fromkeys(names))
+    return check_collector_names(names)
 
 
 class Collector:
