@@ -58,11 +58,11 @@ from metrics_toolkit.frames.contract import (
     notes,
     parse_time,
     shape,
+    stats_columns,
     stored_intervals,
 )
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.frame import ROW_METRIC, resample_stats
-from metrics_toolkit.rollup.output import finalize
 
 #: Columns that are not metrics (the archive's base columns and its partition keys).
 RESERVED_COLUMNS = frozenset({*BASE_COLUMNS, "metric_type", "date"})
@@ -358,17 +358,8 @@ def stats_to_frame(
     if not len(buckets):
         frame = shape({}, paths, stats, empty_index(query.by_host))
     else:
-        final = finalize(buckets, stats, pool=None if query.by_host else "host")
-        final = final.droplevel("metric_type")
-        columns: dict[tuple[str, str], Any] = {}
-        for path in paths:
-            for stat in stats:
-                key: Any = path if len(stats) == 1 else (path, stat)
-                if key in final.columns:
-                    columns[path, stat] = final[key].to_numpy(dtype=np.float64)
-                elif stat == "count":
-                    columns[path, stat] = np.zeros(len(final))
-        frame = shape(columns, paths, stats, _object_hosts(final.index))
+        columns, index = stats_columns(buckets, paths, stats, by_host=query.by_host)
+        frame = shape(columns, paths, stats, _object_hosts(index))
     frame.attrs.update(
         interval=str(width), method="archive", stored_intervals=stored, notes=notes(width, stored)
     )

@@ -22,7 +22,7 @@ from metrics_toolkit import catalog
 from metrics_toolkit.documents import ROLLUP_KEY, split_path
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError, UnknownMetric
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.rollup.output import FINAL_STATS
+from metrics_toolkit.rollup.output import FINAL_STATS, finalize
 
 TIMESTAMP = "timestamp"
 DEFAULT_POINT_BUDGET = 400
@@ -196,3 +196,24 @@ def absent_notes(frame: pd.DataFrame, metrics: Sequence[str] | None, host: str |
     for note in found:
         warnings.warn(note, MissingDataWarning, stacklevel=3)
     return found
+
+
+def stats_columns(
+    buckets: pd.DataFrame, paths: list[str], stats: list[str], *, by_host: bool
+) -> tuple[dict[tuple[str, str], Any], pd.Index]:
+    """The columns and index of a bucketed frame, from per-host stats buckets.
+
+    Every reader that resamples in pandas (the database's pandas path, the Parquet archive)
+    ends here: hosts are pooled by the pooling law unless ``by_host``, and a statistic
+    no bucket holds is NaN (``count`` is 0). Feed the result to :func:`shape`.
+    """
+    final = finalize(buckets, stats, pool=None if by_host else "host").droplevel("metric_type")
+    columns: dict[tuple[str, str], Any] = {}
+    for path in paths:
+        for stat in stats:
+            key: Any = path if len(stats) == 1 else (path, stat)
+            if key in final.columns:
+                columns[path, stat] = final[key].to_numpy(dtype=np.float64)
+            elif stat == "count":
+                columns[path, stat] = np.zeros(len(final))
+    return columns, final.index

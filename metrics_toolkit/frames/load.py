@@ -41,13 +41,13 @@ from metrics_toolkit.frames.contract import (
     notes,
     parse_time,
     shape,
+    stats_columns,
     stored_intervals,
 )
 from metrics_toolkit.frames.parallel import plan_parts, read_parts
 from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.rollup.frame import resample_stats, stats_frame
-from metrics_toolkit.rollup.output import finalize
 from metrics_toolkit.rollup.rule import Row
 from metrics_toolkit.rollup.sql import (
     NEEDS,
@@ -640,17 +640,8 @@ def _pandas_frame(
         return frame
     # Always per host: pooled frames merge the hosts' buckets by the pooling law.
     buckets = resample_stats(stats_frame(rows, keys=("host", "metric_type")), width)
-    final = finalize(buckets, stats, pool=None if by_host else "host")
-    final = final.droplevel("metric_type")
-    columns: dict[tuple[str, str], Any] = {}
-    for path in paths:
-        for stat in stats:
-            key: Any = path if len(stats) == 1 else (path, stat)
-            if key in final.columns:
-                columns[path, stat] = final[key].to_numpy(dtype=np.float64)
-            elif stat == "count":
-                columns[path, stat] = np.zeros(len(final))
-    frame = shape(columns, paths, stats, final.index)
+    columns, index = stats_columns(buckets, paths, stats, by_host=by_host)
+    frame = shape(columns, paths, stats, index)
     stored = stored_intervals(_row_intervals(rows))
     frame.attrs.update(
         interval=str(width), method="pandas", stored_intervals=stored, notes=notes(width, stored)
