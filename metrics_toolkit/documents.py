@@ -42,6 +42,12 @@ _ESCAPE = "\\"
 _SEPARATOR = "."
 
 
+def host_of(doc: Mapping[str, Any]) -> str:
+    """The host label of a document; ``""`` when missing or not a string."""
+    host = doc.get("host")
+    return host if isinstance(host, str) else ""
+
+
 @lru_cache(maxsize=8192)
 def escape_key(key: str) -> str:
     """One key as a path segment: ``\\`` -> ``\\\\`` and ``.`` -> ``\\.``."""

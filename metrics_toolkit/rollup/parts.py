@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from metrics_toolkit import catalog
-from metrics_toolkit.documents import ROLLUP_KEY, flatten, strip_metrics
+from metrics_toolkit.documents import ROLLUP_KEY, flatten, host_of, strip_metrics
 from metrics_toolkit.errors import InvalidInterval, InvalidSnapshot
 from metrics_toolkit.intervals import Interval, as_utc, epoch_microseconds
 
@@ -110,12 +110,6 @@ class RowStats:
         if not self.leaves:
             return epoch_seconds(self.timestamp)
         return max(s.last_time for s in self.leaves.values())
-
-
-def host_of(doc: Mapping[str, Any]) -> str:
-    """The host label of a document; ``""`` when missing or not a string."""
-    host = doc.get("host")
-    return host if isinstance(host, str) else ""
 
 
 def is_rolled_up(doc: Mapping[str, Any]) -> bool:

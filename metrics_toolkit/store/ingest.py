@@ -47,10 +47,13 @@ from psycopg.pq import Format
 from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
 
+from metrics_toolkit.documents import host_of
 from metrics_toolkit.documents_check import storage_problem
 from metrics_toolkit.errors import DatabaseError, InvalidSnapshot
 from metrics_toolkit.intervals import as_utc
+from metrics_toolkit.store import tier_log
 from metrics_toolkit.store.db import describe_error, mask_url
+from metrics_toolkit.store.sqltypes import sqlite_timestamp
 
 #: One snapshot to write: (timestamp, metric_type, metric_data). Same shape as
 #: ``metrics_toolkit.collect.generator.SnapshotRow``.
@@ -160,11 +163,6 @@ def prepare_row(row: object, position: int = 1) -> PreparedRow:
     return as_utc(timestamp), metric_type, text
 
 
-def sqlite_timestamp(value: datetime) -> str:
-    """The text SQLAlchemy's SQLite ``DateTime`` stores: naive UTC with microseconds."""
-    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
 def iter_rows(rows: Iterable[Any]) -> Iterator[Any]:
     """Flatten an iterable of rows and/or chunks (lists of rows) into rows, lazily.
 
@@ -184,18 +182,26 @@ class _Progress:
         self.result = IngestResult()
         self.position = 0  # rows prepared so far, in all batches
         self.on_batch = on_batch
+        # (metric_type, host) -> [first, last] of the batch being written: the tier log's
+        self.spans: dict[tuple[str, str], list[datetime]] = {}
+
+    def mark_tiers(self, connection: Any, dialect: str) -> None:
+        """Record the batch's spans in the tier log, in the batch's transaction."""
+        spans = [(mt, host, lo, hi) for (mt, host), (lo, hi) in self.spans.items()]
+        tier_log.mark_driver(connection, dialect, spans)
 
     def committed(self, rows: int, inserted: int) -> None:
         self.result.inserted += inserted
         self.result.duplicates += rows - inserted
         self.result.batches += 1
+        self.spans.clear()
         if self.on_batch is not None:
             self.on_batch(rows)
 
     def prepare(self, row: object) -> PreparedRow:
         self.position += 1
         try:
-            return prepare_row(row, self.position)
+            prepared = prepare_row(row, self.position)
         except InvalidSnapshot as error:
             written = self.result.rows
             note = (
@@ -204,6 +210,15 @@ class _Progress:
                 else " Nothing was written."
             )
             raise InvalidSnapshot(f"{error}{note}") from None
+        timestamp, metric_type, _ = prepared
+        key = (metric_type, host_of(row[2]))  # type: ignore[index]  # checked by prepare_row
+        if (seen := self.spans.get(key)) is None:
+            self.spans[key] = [timestamp, timestamp]
+        elif timestamp < seen[0]:
+            seen[0] = timestamp
+        elif timestamp > seen[1]:
+            seen[1] = timestamp
+        return prepared
 
 
 def write_snapshots(
@@ -303,7 +318,7 @@ def _write_postgresql(
                 prepared = [progress.prepare(row) for row in islice(stream, batch_size)]
                 if not prepared:
                     return
-                inserted = _pg_stage_batch(connection, cursor, prepared)
+                inserted = _pg_stage_batch(connection, cursor, prepared, progress)
                 use_stage = inserted < len(prepared)
             else:
                 first = next(stream, None)
@@ -311,11 +326,12 @@ def _write_postgresql(
                     return
                 try:
                     _pg_copy_direct(cursor, first, stream, batch_size, prepared, progress)
+                    progress.mark_tiers(connection, "postgresql")
                     connection.commit()
                     inserted = len(prepared)
                 except psycopg.errors.UniqueViolation:
                     connection.rollback()
-                    inserted = _pg_stage_batch(connection, cursor, prepared)
+                    inserted = _pg_stage_batch(connection, cursor, prepared, progress)
                     use_stage = True
                 except BaseException:
                     connection.rollback()
@@ -344,6 +360,7 @@ def _pg_stage_batch(
     connection: psycopg.Connection[Any],
     cursor: psycopg.Cursor[Any],
     prepared: list[PreparedRow],
+    progress: _Progress,
 ) -> int:
     """Write a batch through the staging table, skipping conflicts; returns rows inserted."""
     try:
@@ -354,6 +371,7 @@ def _pg_stage_batch(
                 copy.write_row((ord_, *row))
         cursor.execute(_MERGE_STAGE)
         inserted = cursor.rowcount
+        progress.mark_tiers(connection, "postgresql")
         connection.commit()
     except BaseException:
         connection.rollback()
@@ -385,13 +403,15 @@ def _write_sqlite(
         before = connection.total_changes
         try:
             connection.executemany(_SQLITE_INSERT, sqlite_rows())
+            inserted = connection.total_changes - before
+            progress.mark_tiers(connection, "sqlite")
             connection.commit()
         except BaseException:
             connection.rollback()
             raise
         if count == 0:
             return
-        progress.committed(count, connection.total_changes - before)
+        progress.committed(count, inserted)
 
 
 __all__ = [

@@ -134,6 +134,67 @@ for _dialect, _rollup_sql in SNAPSHOT_ROLLUP_SQL.items():
     ).ddl_if(dialect=_dialect)
 
 
+class MetricsTier(Base):
+    """One host's statistics over one bucket of a rollup tier (docs/design.md §9).
+
+    ``metric_data`` is a rolled-up document in exactly the shape the archive stores
+    (docs/design.md §4: leaves hold the bucket means, ``_rollup`` the mergeable statistics),
+    made by the one rollup rule from the snapshot rows of ``[timestamp, timestamp +
+    width_seconds)``. A tier row is valid unless the tier log (:class:`TierDirty`) marks its
+    host and time as changed since; readers take valid rows and read the snapshots for the
+    rest (``archive.tiers``).
+    """
+
+    __tablename__ = "metrics_tiers"
+
+    width_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(primary_key=True)  # the bucket start
+    samples: Mapped[int] = mapped_column(Integer)
+    metric_data: Mapped[dict[str, Any]]
+
+    def __repr__(self) -> str:
+        return (
+            f"MetricsTier(width_seconds={self.width_seconds!r}, host={self.host!r}, "
+            f"timestamp={self.timestamp!r}, samples={self.samples!r})"
+        )
+
+
+# Readers ask for one width and time range across hosts.
+Index(
+    "ix_metrics_tiers_time",
+    MetricsTier.__table__.c.width_seconds,
+    MetricsTier.__table__.c.metric_type,
+    MetricsTier.__table__.c.timestamp,
+)
+
+
+class TierDirty(Base):
+    """The tier log: snapshot times of one host and UTC day whose tier rows are stale.
+
+    Every write of snapshots (ingest, the ORM, the archive's rollups, deletions and
+    restores) widens the entry of each (metric_type, host, day) it touched and bumps
+    ``seq``; the tier refresh recomputes the buckets of an entry and deletes the entry only
+    if ``seq`` is unchanged, so a write racing the refresh leaves its entry behind.
+    """
+
+    __tablename__ = "metrics_tier_dirty"
+
+    metric_type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)  # the UTC day's start
+    first_ts: Mapped[datetime]
+    last_ts: Mapped[datetime]  # inclusive
+    seq: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    def __repr__(self) -> str:
+        return (
+            f"TierDirty(metric_type={self.metric_type!r}, host={self.host!r}, "
+            f"first_ts={self.first_ts!r}, last_ts={self.last_ts!r}, seq={self.seq!r})"
+        )
+
+
 class Config(Base):
     """Runtime configuration: a JSON value per key (see ``metrics_toolkit.store.config_keys``)."""
 

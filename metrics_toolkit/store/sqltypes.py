@@ -17,8 +17,16 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
+from metrics_toolkit.intervals import as_utc
+
 #: JSON on SQLite (and elsewhere), JSONB on PostgreSQL.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+def sqlite_timestamp(value: datetime) -> str:
+    """The text SQLAlchemy's SQLite ``DateTime`` stores: naive UTC with microseconds (what
+    :class:`UTCDateTime` writes and reads back), for statements that bypass the ORM."""
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -1,0 +1,127 @@
+"""The tier log: which hosts and times changed since the rollup tiers were last refreshed.
+
+Every path that writes or deletes snapshots calls :func:`mark` (or :func:`mark_rows`) in the
+same transaction as the change, with the (metric_type, host, first, last) spans it touched.
+An entry per (metric_type, host, UTC day) is widened to cover the span and its ``seq``
+bumped; ``archive.tiers.refresh`` recomputes an entry's buckets and deletes the entry only if
+``seq`` did not move meanwhile. Readers treat a tier bucket that overlaps an entry as stale
+and read the snapshots there instead (docs/design.md §9).
+
+The statements work on a SQLAlchemy ``Connection`` and on the raw DB-API connections the bulk
+ingest uses (psycopg, sqlite3). Spans are written in key order, so concurrent writers lock
+the same rows in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, TypeAlias
+
+from sqlalchemy import Connection
+
+from metrics_toolkit.documents import host_of
+from metrics_toolkit.intervals import SECONDS_PER_DAY, as_utc, bucket_start
+from metrics_toolkit.store.sqltypes import sqlite_timestamp
+
+#: (metric_type, host, first timestamp, last timestamp), both ends inclusive.
+Span: TypeAlias = tuple[str, str, datetime, datetime]
+
+TABLE = "metrics_tier_dirty"
+_DAY = timedelta(seconds=SECONDS_PER_DAY)
+
+_UPSERT = (
+    f"INSERT INTO {TABLE} (metric_type, host, day, first_ts, last_ts, seq) "
+    "VALUES ({mt}, {host}, {day}, {first}, {last}, 1) "
+    "ON CONFLICT (metric_type, host, day) DO UPDATE SET "
+    f"first_ts = {{least}}({TABLE}.first_ts, excluded.first_ts), "
+    f"last_ts = {{greatest}}({TABLE}.last_ts, excluded.last_ts), "
+    f"seq = {TABLE}.seq + 1"
+)
+
+
+def upsert_sql(dialect: str, paramstyle: str) -> str:
+    """The upsert for one day entry, in ``dialect`` with named parameters of ``paramstyle``
+    (``"pyformat"``: ``%(name)s``; ``"named"``: ``:name``)."""
+
+    def mark(name: str) -> str:
+        return f"%({name})s" if paramstyle == "pyformat" else f":{name}"
+
+    least, greatest = ("least", "greatest") if dialect == "postgresql" else ("min", "max")
+    return _UPSERT.format(
+        mt=mark("mt"),
+        host=mark("host"),
+        day=mark("day"),
+        first=mark("first"),
+        last=mark("last"),
+        least=least,
+        greatest=greatest,
+    )
+
+
+def day_entries(spans: Iterable[Span]) -> list[dict[str, Any]]:
+    """The spans cut at UTC day boundaries and merged per (metric_type, host, day), in key
+    order: the parameters of :func:`upsert_sql`."""
+    merged: dict[tuple[str, str, datetime], list[datetime]] = {}
+    for metric_type, host, first, last in spans:
+        first, last = as_utc(first), as_utc(last)
+        if last < first:
+            first, last = last, first
+        day = bucket_start(first, _DAY)
+        while day <= last:
+            lo, hi = max(first, day), min(last, day + _DAY - timedelta(microseconds=1))
+            key = (metric_type, host, day)
+            if (seen := merged.get(key)) is None:
+                merged[key] = [lo, hi]
+            else:
+                seen[0], seen[1] = min(seen[0], lo), max(seen[1], hi)
+            day += _DAY
+    return [
+        {"mt": mt, "host": host, "day": day, "first": lo, "last": hi}
+        for (mt, host, day), (lo, hi) in sorted(merged.items())
+    ]
+
+
+def spans_of(rows: Iterable[tuple[datetime, str, Mapping[str, Any]]]) -> list[Span]:
+    """One span per (metric_type, host) of ``(timestamp, metric_type, document)`` rows."""
+    found: dict[tuple[str, str], list[datetime]] = {}
+    for timestamp, metric_type, doc in rows:
+        key = (metric_type, host_of(doc) if isinstance(doc, Mapping) else "")
+        if (seen := found.get(key)) is None:
+            found[key] = [timestamp, timestamp]
+        elif timestamp < seen[0]:
+            seen[0] = timestamp
+        elif timestamp > seen[1]:
+            seen[1] = timestamp
+    return [(mt, host, lo, hi) for (mt, host), (lo, hi) in found.items()]
+
+
+def mark(connection: Connection, spans: Iterable[Span]) -> int:
+    """Record ``spans`` as changed, in the caller's transaction; returns the day entries."""
+    entries = day_entries(spans)
+    if entries:
+        dialect = connection.dialect.name
+        driver = connection.connection.driver_connection
+        _execute(driver, dialect, entries)
+    return len(entries)
+
+
+def mark_driver(driver: Any, dialect: str, spans: Iterable[Span]) -> int:
+    """:func:`mark` on a raw psycopg or sqlite3 connection (the bulk ingest's)."""
+    entries = day_entries(spans)
+    if entries:
+        _execute(driver, dialect, entries)
+    return len(entries)
+
+
+def _execute(driver: Any, dialect: str, entries: list[dict[str, Any]]) -> None:
+    if dialect == "postgresql":
+        with driver.cursor() as cursor:
+            cursor.executemany(upsert_sql(dialect, "pyformat"), entries)
+        return
+    rows = [{**e, "day": sqlite_timestamp(e["day"]), "first": sqlite_timestamp(e["first"]),
+             "last": sqlite_timestamp(e["last"])} for e in entries]  # fmt: skip
+    driver.executemany(upsert_sql(dialect, "named"), rows)
+
+
+__all__ = ["Span", "day_entries", "mark", "mark_driver", "spans_of", "upsert_sql"]
