@@ -182,13 +182,12 @@ class _Progress:
         self.result = IngestResult()
         self.position = 0  # rows prepared so far, in all batches
         self.on_batch = on_batch
-        # (metric_type, host) -> [first, last] of the batch being written: the tier log's
-        self.spans: dict[tuple[str, str], list[datetime]] = {}
+        # what the batch being written touched, per (metric_type, host, day): the tier log's
+        self.spans = tier_log.DaySpans()
 
     def mark_tiers(self, connection: Any, dialect: str) -> None:
         """Record the batch's spans in the tier log, in the batch's transaction."""
-        spans = [(mt, host, lo, hi) for (mt, host), (lo, hi) in self.spans.items()]
-        tier_log.mark_driver(connection, dialect, spans)
+        tier_log.mark_driver(connection, dialect, self.spans)
 
     def committed(self, rows: int, inserted: int) -> None:
         self.result.inserted += inserted
@@ -211,13 +210,7 @@ class _Progress:
             )
             raise InvalidSnapshot(f"{error}{note}") from None
         timestamp, metric_type, _ = prepared
-        key = (metric_type, host_of(row[2]))  # type: ignore[index]  # checked by prepare_row
-        if (seen := self.spans.get(key)) is None:
-            self.spans[key] = [timestamp, timestamp]
-        elif timestamp < seen[0]:
-            seen[0] = timestamp
-        elif timestamp > seen[1]:
-            seen[1] = timestamp
+        self.spans.add(metric_type, host_of(row[2]), timestamp)  # type: ignore[index]
         return prepared
 
 

@@ -15,13 +15,13 @@ the same rows in the same order and cannot deadlock.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
 from sqlalchemy import Connection
 
 from metrics_toolkit.documents import host_of
-from metrics_toolkit.intervals import SECONDS_PER_DAY, as_utc, bucket_start
+from metrics_toolkit.intervals import SECONDS_PER_DAY, as_utc
 from metrics_toolkit.store.sqltypes import sqlite_timestamp
 
 #: (metric_type, host, first timestamp, last timestamp), both ends inclusive.
@@ -59,6 +59,55 @@ def upsert_sql(dialect: str, paramstyle: str) -> str:
     )
 
 
+def _merge(
+    merged: dict[tuple[str, str, datetime], list[datetime]],
+    key: tuple[str, str, datetime],
+    lo: datetime,
+    hi: datetime,
+) -> None:
+    if (seen := merged.get(key)) is None:
+        merged[key] = [lo, hi]
+    else:
+        seen[0], seen[1] = min(seen[0], lo), max(seen[1], hi)
+
+
+def _day_of(moment: datetime) -> datetime:
+    """UTC midnight of the day holding ``moment`` (an aware UTC datetime)."""
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+def _entries(merged: dict[tuple[str, str, datetime], list[datetime]]) -> list[dict[str, Any]]:
+    return [
+        {"mt": mt, "host": host, "day": day, "first": lo, "last": hi}
+        for (mt, host, day), (lo, hi) in sorted(merged.items())
+    ]
+
+
+class DaySpans:
+    """The (metric_type, host, UTC day) -> [first, last] entries of rows as they are written.
+
+    Keyed by day from the start, so a batch that holds 1900 and 9999 for one host makes two
+    entries, not one per day in between.
+    """
+
+    def __init__(self) -> None:
+        self._merged: dict[tuple[str, str, datetime], list[datetime]] = {}
+
+    def add(self, metric_type: str, host: str, timestamp: datetime) -> None:
+        """Note one row; ``timestamp`` is aware UTC (``as_utc`` makes it so)."""
+        _merge(self._merged, (metric_type, host, _day_of(timestamp)), timestamp, timestamp)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The parameters of :func:`upsert_sql`, in key order."""
+        return _entries(self._merged)
+
+    def clear(self) -> None:
+        self._merged.clear()
+
+    def __len__(self) -> int:
+        return len(self._merged)
+
+
 def day_entries(spans: Iterable[Span]) -> list[dict[str, Any]]:
     """The spans cut at UTC day boundaries and merged per (metric_type, host, day), in key
     order: the parameters of :func:`upsert_sql`."""
@@ -67,38 +116,27 @@ def day_entries(spans: Iterable[Span]) -> list[dict[str, Any]]:
         first, last = as_utc(first), as_utc(last)
         if last < first:
             first, last = last, first
-        day = bucket_start(first, _DAY)
-        while day <= last:
-            lo, hi = max(first, day), min(last, day + _DAY - timedelta(microseconds=1))
-            key = (metric_type, host, day)
-            if (seen := merged.get(key)) is None:
-                merged[key] = [lo, hi]
-            else:
-                seen[0], seen[1] = min(seen[0], lo), max(seen[1], hi)
-            day += _DAY
-    return [
-        {"mt": mt, "host": host, "day": day, "first": lo, "last": hi}
-        for (mt, host, day), (lo, hi) in sorted(merged.items())
-    ]
+        day = _day_of(first)
+        while True:
+            end = last if day == _day_of(last) else day + _DAY - timedelta(microseconds=1)
+            _merge(merged, (metric_type, host, day), max(first, day), end)
+            if end >= last:
+                break
+            day += _DAY  # end < last, so the next day exists (no overflow at 9999-12-31)
+    return _entries(merged)
 
 
-def spans_of(rows: Iterable[tuple[datetime, str, Mapping[str, Any]]]) -> list[Span]:
-    """One span per (metric_type, host) of ``(timestamp, metric_type, document)`` rows."""
-    found: dict[tuple[str, str], list[datetime]] = {}
+def spans_of(rows: Iterable[tuple[datetime, str, Mapping[str, Any]]]) -> DaySpans:
+    """The day entries of ``(timestamp, metric_type, document)`` rows."""
+    found = DaySpans()
     for timestamp, metric_type, doc in rows:
-        key = (metric_type, host_of(doc) if isinstance(doc, Mapping) else "")
-        if (seen := found.get(key)) is None:
-            found[key] = [timestamp, timestamp]
-        elif timestamp < seen[0]:
-            seen[0] = timestamp
-        elif timestamp > seen[1]:
-            seen[1] = timestamp
-    return [(mt, host, lo, hi) for (mt, host), (lo, hi) in found.items()]
+        found.add(metric_type, host_of(doc) if isinstance(doc, Mapping) else "", as_utc(timestamp))
+    return found
 
 
-def mark(connection: Connection, spans: Iterable[Span]) -> int:
+def mark(connection: Connection, spans: Iterable[Span] | DaySpans) -> int:
     """Record ``spans`` as changed, in the caller's transaction; returns the day entries."""
-    entries = day_entries(spans)
+    entries = spans.entries() if isinstance(spans, DaySpans) else day_entries(spans)
     if entries:
         dialect = connection.dialect.name
         driver = connection.connection.driver_connection
@@ -106,9 +144,9 @@ def mark(connection: Connection, spans: Iterable[Span]) -> int:
     return len(entries)
 
 
-def mark_driver(driver: Any, dialect: str, spans: Iterable[Span]) -> int:
+def mark_driver(driver: Any, dialect: str, spans: Iterable[Span] | DaySpans) -> int:
     """:func:`mark` on a raw psycopg or sqlite3 connection (the bulk ingest's)."""
-    entries = day_entries(spans)
+    entries = spans.entries() if isinstance(spans, DaySpans) else day_entries(spans)
     if entries:
         _execute(driver, dialect, entries)
     return len(entries)
@@ -124,4 +162,4 @@ def _execute(driver: Any, dialect: str, entries: list[dict[str, Any]]) -> None:
     driver.executemany(upsert_sql(dialect, "named"), rows)
 
 
-__all__ = ["Span", "day_entries", "mark", "mark_driver", "spans_of", "upsert_sql"]
+__all__ = ["DaySpans", "Span", "day_entries", "mark", "mark_driver", "spans_of", "upsert_sql"]

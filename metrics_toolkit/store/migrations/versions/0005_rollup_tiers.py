@@ -8,8 +8,8 @@ a progress bar) and that every ``archive run`` runs. The refresh works through t
 by entry, so an interrupted backfill resumes where it stopped; until then readers read the
 snapshots for what the log still marks.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -20,8 +20,8 @@ from alembic import op
 
 from metrics_toolkit.store.sqltypes import JSONDocument, UTCDateTime
 
-revision = "0006"
-down_revision = "0004"  # the lead sets "0005" (the series catalog) at merge
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
