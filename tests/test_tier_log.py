@@ -28,7 +28,7 @@ def test_a_span_is_cut_at_utc_midnight() -> None:
     entries = day_entries([("aggregated", "h", T0, T0 + timedelta(hours=27))])
     assert [(e["day"].day, e["first"], e["last"]) for e in entries] == [
         (3, T0, datetime(2026, 11, 3, 23, 59, 59, 999_999, tzinfo=UTC)),
-        (4, datetime(2026, 11, 4, tzinfo=UTC), datetime(2026, 11, 4, 23, 59, 59, 999_999, tzinfo=UTC)),
+        (4, datetime(2026, 11, 4, tzinfo=UTC), datetime(2026, 11, 4, 23, 59, 59, 999_999, UTC)),
         (5, datetime(2026, 11, 5, tzinfo=UTC), T0 + timedelta(hours=27)),
     ]  # fmt: skip
 
@@ -100,7 +100,8 @@ def test_refresh_makes_every_tier_equal_the_rule_on_the_snapshots(engine: Engine
     refresh(engine)
     with engine.connect() as connection:
         stored = connection.execute(
-            select(MetricsSnapshot.timestamp, MetricsSnapshot.metric_type, MetricsSnapshot.metric_data)
+            select(MetricsSnapshot.timestamp, MetricsSnapshot.metric_type,
+                   MetricsSnapshot.metric_data)
         ).all()  # fmt: skip
         for width in TIER_WIDTHS:
             tiers = connection.execute(
