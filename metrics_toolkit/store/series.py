@@ -1,0 +1,305 @@
+"""The series catalog: which (metric_type, host) pairs have snapshots, from when to when.
+
+``metrics_series`` holds one row per series with ``[first_seen, last_seen]``. What keeps it
+true (docs/design.md §8):
+
+- **Every insert widens it** in the transaction of the insert: the bulk ingest (its three
+  paths, beside the tier log), ORM flushes (the session listener below), the archive's
+  rollup rows and restores. So the span always *covers* every snapshot of the series.
+- **Deleters narrow it**: the archive run (rollups, retention) and restore call
+  :func:`refresh_range` for the series they touched, which recomputes the span from the
+  snapshots (two indexed probes bounded by the old span) and drops the row when nothing is
+  left. A deletion that skips this leaves a span too wide, never too narrow: readers
+  (``frames.load.list_hosts``) probe the snapshots inside the span, so their answer stays
+  exact, only slower.
+
+Statements run on a SQLAlchemy ``Connection`` or on the raw DB-API connection the bulk
+ingest uses (psycopg, sqlite3); keys are written in sorted order so concurrent writers lock
+the catalog rows in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    delete,
+    event,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.orm import Session, UOWTransaction
+
+from metrics_toolkit.documents import host_of
+from metrics_toolkit.intervals import as_utc
+from metrics_toolkit.store import tier_log
+from metrics_toolkit.store.models import SNAPSHOT_HOST_SQL, MetricsSeries, MetricsSnapshot
+from metrics_toolkit.store.sqltypes import UTCDateTime, sqlite_timestamp
+
+TABLE = "metrics_series"
+#: (metric_type, host) -> [first, last] (aware UTC, both inclusive)
+Bounds = dict[tuple[str, str], list[datetime]]
+
+_UPSERT = (
+    f"INSERT INTO {TABLE} (metric_type, host, first_seen, last_seen) "
+    "VALUES ({mt}, {host}, {first}, {last}) "
+    "ON CONFLICT (metric_type, host) DO UPDATE SET "
+    f"first_seen = {{least}}({TABLE}.first_seen, excluded.first_seen), "
+    f"last_seen = {{greatest}}({TABLE}.last_seen, excluded.last_seen) "
+    f"WHERE excluded.first_seen < {TABLE}.first_seen OR excluded.last_seen > {TABLE}.last_seen"
+)
+
+
+def upsert_sql(dialect: str, paramstyle: str) -> str:
+    """The upsert widening one series, with named parameters ``mt, host, first, last`` in
+    ``paramstyle`` (``"pyformat"``: ``%(name)s``; ``"named"``: ``:name``). A span already
+    covered writes nothing (no dead row versions for every batch)."""
+
+    def mark(name: str) -> str:
+        return f"%({name})s" if paramstyle == "pyformat" else f":{name}"
+
+    least, greatest = ("least", "greatest") if dialect == "postgresql" else ("min", "max")
+    return _UPSERT.format(
+        mt=mark("mt"),
+        host=mark("host"),
+        first=mark("first"),
+        last=mark("last"),
+        least=least,
+        greatest=greatest,
+    )
+
+
+def bounds_of(spans: tier_log.DaySpans | Iterable[tier_log.Span]) -> Bounds:
+    """Merge ``spans`` (the tier log's day entries, or (metric_type, host, first, last)
+    tuples) into one [first, last] per series."""
+    merged: Bounds = {}
+    if isinstance(spans, tier_log.DaySpans):
+        items: Iterable[tier_log.Span] = (
+            (e["mt"], e["host"], e["first"], e["last"]) for e in spans.entries()
+        )
+    else:
+        items = spans
+    for metric_type, host, first, last in items:
+        lo, hi = sorted((as_utc(first), as_utc(last)))
+        if (seen := merged.get((metric_type, host))) is None:
+            merged[(metric_type, host)] = [lo, hi]
+        else:
+            seen[0], seen[1] = min(seen[0], lo), max(seen[1], hi)
+    return merged
+
+
+def note(
+    connection: Connection | Any,
+    dialect: str,
+    spans: tier_log.DaySpans | Iterable[tier_log.Span],
+) -> int:
+    """Widen the catalog to cover ``spans``, in the caller's transaction.
+
+    ``connection`` is a SQLAlchemy ``Connection`` or a raw psycopg / sqlite3 connection;
+    one upsert per series, in key order. Returns the number of series noted.
+    """
+    merged = bounds_of(spans)
+    if not merged:
+        return 0
+    entries = [
+        {"mt": mt, "host": host, "first": lo, "last": hi}
+        for (mt, host), (lo, hi) in sorted(merged.items())
+    ]
+    if dialect != "postgresql":  # the text SQLAlchemy's SQLite DateTime stores
+        entries = [
+            {**e, "first": sqlite_timestamp(e["first"]), "last": sqlite_timestamp(e["last"])}
+            for e in entries
+        ]
+    if isinstance(connection, Connection):  # any driver, sync or async
+        connection.execute(text(upsert_sql(dialect, "named")), entries)
+    elif dialect == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.executemany(upsert_sql(dialect, "pyformat"), entries)
+    else:
+        connection.executemany(upsert_sql(dialect, "named"), entries)
+    return len(entries)
+
+
+def host_expr() -> ColumnElement[Any]:
+    """The host label of a snapshot row (``''`` when absent), as the identity index has it."""
+    return func.coalesce(MetricsSnapshot.metric_data["host"].as_string(), "")
+
+
+def _edge(
+    connection: Connection,
+    metric_type: str,
+    host: str,
+    lo: datetime | None,
+    hi: datetime | None,
+    *,
+    last: bool,
+) -> datetime | None:
+    """The first (or last) snapshot time of a series within ``[lo, hi]`` (an index range
+    scan on the timestamp, stopped at the first row of the series)."""
+    ts = MetricsSnapshot.timestamp
+    stmt = select(ts).where(MetricsSnapshot.metric_type == metric_type, host_expr() == host)
+    if lo is not None:
+        stmt = stmt.where(ts >= lo)
+    if hi is not None:
+        stmt = stmt.where(ts <= hi)
+    found = connection.execute(stmt.order_by(ts.desc() if last else ts).limit(1)).scalar()
+    return None if found is None else as_utc(found)
+
+
+def refresh_range(
+    connection: Connection, metric_type: str, host: str
+) -> tuple[datetime, datetime] | None:
+    """Recompute one series' span from the snapshots, in the caller's transaction.
+
+    Call it after deleting rows of the series (and after :func:`note` for rows inserted in
+    the same transaction). The search is bounded by the span the catalog holds, which
+    covers every row; the row is deleted when no snapshot is left. On PostgreSQL the
+    catalog row is locked first, so an ingest racing this waits and widens the result.
+    Returns the new (first, last), or None when the series is gone.
+    """
+    series = MetricsSeries.__table__
+    key = (series.c.metric_type == metric_type) & (series.c.host == host)
+    stmt = select(series.c.first_seen, series.c.last_seen).where(key)
+    if connection.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    known = connection.execute(stmt).one_or_none()
+    lo, hi = (as_utc(known[0]), as_utc(known[1])) if known is not None else (None, None)
+    first = _edge(connection, metric_type, host, lo, hi, last=False)
+    if first is None:
+        if known is not None:
+            connection.execute(delete(series).where(key))
+        return None
+    last = _edge(connection, metric_type, host, first, hi, last=True)
+    assert last is not None  # first is a row of the range
+    if known is None:
+        note(connection, connection.dialect.name, [(metric_type, host, first, last)])
+    elif (first, last) != (lo, hi):
+        connection.execute(update(series).where(key).values(first_seen=first, last_seen=last))
+    return first, last
+
+
+def refresh_series(
+    connection: Connection,
+    keys: Iterable[tuple[str, str]],
+    inserted: Iterable[tuple[datetime, str, Any]] = (),
+) -> int:
+    """After replacing or deleting snapshots in the caller's transaction: note the
+    ``inserted`` rows ``(timestamp, metric_type, document)``, then :func:`refresh_range`
+    every series of ``keys`` (``(metric_type, host)``) and of the inserted rows, in key
+    order. Returns the number of series refreshed."""
+    written = [
+        (mt, host_of(doc) if isinstance(doc, dict) else "", ts, ts) for ts, mt, doc in inserted
+    ]
+    note(connection, connection.dialect.name, written)
+    touched = sorted({*keys, *((mt, host) for mt, host, _, _ in written)})
+    for metric_type, host in touched:
+        refresh_range(connection, metric_type, host)
+    return len(touched)
+
+
+def rebuild(connection: Connection) -> int:
+    """Recompute the whole catalog from the snapshots (one GROUP BY); returns its rows."""
+    dialect = connection.dialect.name
+    host = SNAPSHOT_HOST_SQL[dialect]
+    connection.execute(delete(MetricsSeries))
+    connection.execute(
+        text(
+            f"INSERT INTO {TABLE} (metric_type, host, first_seen, last_seen) "
+            f"SELECT metric_type, {host}, min(timestamp), max(timestamp) "
+            "FROM metrics_snapshots GROUP BY 1, 2"
+        )
+    )
+    return int(connection.execute(select(func.count()).select_from(MetricsSeries)).scalar_one())
+
+
+def hosts_query(
+    dialect: str,
+    metric_type: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> Select[tuple[str]]:
+    """The hosts with a snapshot of ``metric_type`` (any, when None) in ``[start, end)``.
+
+    Candidates come from the catalog (spans overlapping the range); each is confirmed by one
+    probe of the snapshots' timestamp index inside ``[max(first_seen, start), min(last_seen,
+    end))``, stopped at the series' first row there. With the catalog exact the probe hits
+    at once, and it keeps the answer equal to a scan of the table whatever gap a host has.
+    """
+    series = MetricsSeries.__table__
+    ts = MetricsSnapshot.timestamp
+    greatest = func.greatest if dialect == "postgresql" else func.max
+    lower = (
+        series.c.first_seen
+        if start is None
+        else greatest(series.c.first_seen, literal(start, UTCDateTime()))
+    )
+    probe = (
+        select(ts)
+        .where(
+            MetricsSnapshot.metric_type == series.c.metric_type,
+            host_expr() == series.c.host,
+            ts >= lower,
+            ts <= series.c.last_seen,
+            *([] if end is None else [ts < end]),
+        )
+        .order_by(ts)
+        .limit(1)
+        .correlate(series)
+        .scalar_subquery()
+    )
+    stmt = select(series.c.host).distinct().where(series.c.host != "", probe.is_not(None))
+    if metric_type is not None:
+        stmt = stmt.where(series.c.metric_type == metric_type)
+    if start is not None:
+        stmt = stmt.where(series.c.last_seen >= start)
+    if end is not None:
+        stmt = stmt.where(series.c.first_seen < end)
+    return stmt.order_by(series.c.host)
+
+
+# --- the ORM writers --------------------------------------------------------------------
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
+    """Keep the catalog for snapshots written or deleted through the ORM (same transaction)."""
+    written = [
+        (obj.metric_type, host_of(obj.metric_data) if isinstance(obj.metric_data, dict) else "",
+         obj.timestamp, obj.timestamp)
+        for obj in (*session.new, *session.dirty)
+        if isinstance(obj, MetricsSnapshot) and obj.timestamp is not None
+    ]  # fmt: skip
+    gone = sorted(
+        {
+            (obj.metric_type, host_of(obj.metric_data) if isinstance(obj.metric_data, dict) else "")
+            for obj in session.deleted
+            if isinstance(obj, MetricsSnapshot)
+        }
+    )
+    if not written and not gone:
+        return
+    connection = session.connection()
+    note(connection, connection.dialect.name, written)
+    for metric_type, host in gone:
+        refresh_range(connection, metric_type, host)
+
+
+__all__ = [
+    "Bounds",
+    "bounds_of",
+    "host_expr",
+    "hosts_query",
+    "note",
+    "rebuild",
+    "refresh_range",
+    "refresh_series",
+    "upsert_sql",
+]
