@@ -203,9 +203,7 @@ def test_orm_writes_keep_the_catalog(engine: Engine) -> None:
     assert ("other", "solo") not in catalog(engine)
 
 
-def test_archive_run_retention_and_rollups_keep_the_catalog(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_archive_run_retention_and_rollups_keep_the_catalog(engine: Engine, tmp_path: Path) -> None:
     write_snapshots(engine, gappy_rows())
     set_policy(engine)
     before = catalog(engine)

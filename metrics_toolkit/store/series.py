@@ -27,11 +27,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Select,
+    TextClause,
+    bindparam,
     delete,
     event,
     func,
-    literal,
     select,
     text,
     update,
@@ -225,44 +225,50 @@ def hosts_query(
     metric_type: str | None,
     start: datetime | None,
     end: datetime | None,
-) -> Select[tuple[str]]:
+) -> TextClause:
     """The hosts with a snapshot of ``metric_type`` (any, when None) in ``[start, end)``.
 
     Candidates come from the catalog (spans overlapping the range); each is confirmed by one
     probe of the snapshots' timestamp index inside ``[max(first_seen, start), min(last_seen,
     end))``, stopped at the series' first row there. With the catalog exact the probe hits
     at once, and it keeps the answer equal to a scan of the table whatever gap a host has.
+    Plain SQL: a fresh process (the explorer's first page) pays no statement compilation.
     """
-    series = MetricsSeries.__table__
-    ts = MetricsSnapshot.timestamp
-    greatest = func.greatest if dialect == "postgresql" else func.max
-    lower = (
-        series.c.first_seen
-        if start is None
-        else greatest(series.c.first_seen, literal(start, UTCDateTime()))
-    )
-    probe = (
-        select(ts)
-        .where(
-            MetricsSnapshot.metric_type == series.c.metric_type,
-            host_expr() == series.c.host,
-            ts >= lower,
-            ts <= series.c.last_seen,
-            *([] if end is None else [ts < end]),
-        )
-        .order_by(ts)
-        .limit(1)
-        .correlate(series)
-        .scalar_subquery()
-    )
-    stmt = select(series.c.host).distinct().where(series.c.host != "", probe.is_not(None))
+    greatest = "greatest" if dialect == "postgresql" else "max"
+    host = SNAPSHOT_HOST_SQL[dialect].replace("metric_data", "m.metric_data")
+    lower = "s.first_seen" if start is None else f"{greatest}(s.first_seen, :lo)"
+    outer = ["s.host <> ''"]
+    inner = [
+        "m.metric_type = s.metric_type",
+        f"{host} = s.host",
+        f"m.timestamp >= {lower}",
+        "m.timestamp <= s.last_seen",
+    ]
+    params: dict[str, Any] = {}
+    binds = []
     if metric_type is not None:
-        stmt = stmt.where(series.c.metric_type == metric_type)
+        outer.append("s.metric_type = :mt")
+        params["mt"] = metric_type
     if start is not None:
-        stmt = stmt.where(series.c.last_seen >= start)
+        outer.append("s.last_seen >= :lo")
+        params["lo"] = start
+        binds.append(bindparam("lo", type_=UTCDateTime()))
     if end is not None:
-        stmt = stmt.where(series.c.first_seen < end)
-    return stmt.order_by(series.c.host)
+        outer.append("s.first_seen < :hi")
+        inner.append("m.timestamp < :hi")
+        params["hi"] = end
+        binds.append(bindparam("hi", type_=UTCDateTime()))
+    probe = (
+        "(SELECT m.timestamp FROM metrics_snapshots m WHERE "
+        + " AND ".join(inner)
+        + " ORDER BY m.timestamp LIMIT 1)"
+    )
+    sql = (
+        f"SELECT DISTINCT s.host FROM {TABLE} s WHERE "
+        + " AND ".join([*outer, f"{probe} IS NOT NULL"])
+        + " ORDER BY s.host"
+    )
+    return text(sql).bindparams(*binds, **params)
 
 
 # --- the ORM writers --------------------------------------------------------------------
