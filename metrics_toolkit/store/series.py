@@ -21,11 +21,10 @@ the catalog rows in the same order and cannot deadlock.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     TextClause,
     bindparam,
@@ -41,7 +40,13 @@ from sqlalchemy.orm import Session, UOWTransaction
 from metrics_toolkit.documents import host_of
 from metrics_toolkit.intervals import as_utc
 from metrics_toolkit.store import tier_log
-from metrics_toolkit.store.models import SNAPSHOT_HOST_SQL, MetricsSeries, MetricsSnapshot
+from metrics_toolkit.store.models import (
+    SNAPSHOT_HOST_SQL,
+    SNAPSHOT_RAW_SQL,
+    SNAPSHOT_ROLLUP_SQL,
+    MetricsSeries,
+    MetricsSnapshot,
+)
 from metrics_toolkit.store.sqltypes import UTCDateTime, sqlite_timestamp
 
 TABLE = "metrics_series"
@@ -128,9 +133,32 @@ def note(
     return len(entries)
 
 
-def host_expr() -> ColumnElement[Any]:
-    """The host label of a snapshot row (``''`` when absent), as the identity index has it."""
-    return func.coalesce(MetricsSnapshot.metric_data["host"].as_string(), "")
+def probe_sql(
+    dialect: str, *, mt: str, host: str, lo: str, hi: str, desc: bool = False
+) -> tuple[str, str]:
+    """Two scalar subqueries: the first (or last, ``desc``) raw row and rolled-up row of a
+    series in ``lo <= timestamp <= hi`` (SQL expressions, e.g. ``:lo`` or ``s.first_seen``).
+
+    The raw one walks the partial identity index (metric_type, timestamp, host) in time
+    order, the host compared inside the index, and stops at the first entry; the rolled-up
+    one walks the small partial index of rolled-up rows. Column names are left unqualified
+    (they resolve to the snapshots), so the expressions match the indexes' text exactly.
+    """
+    order = "timestamp DESC" if desc else "timestamp"
+    where = (
+        f"metric_type = {mt} AND timestamp >= {lo} AND timestamp <= {hi} "
+        f"AND {SNAPSHOT_HOST_SQL[dialect]} = {host}"
+    )
+    raw, rolled = (
+        f"(SELECT timestamp FROM metrics_snapshots WHERE {where} AND {kind} "
+        f"ORDER BY {order} LIMIT 1)"
+        for kind in (SNAPSHOT_RAW_SQL[dialect], f"({SNAPSHOT_ROLLUP_SQL[dialect]})")
+    )
+    return raw, rolled
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_FOREVER = datetime.max.replace(tzinfo=UTC)
 
 
 def _edge(
@@ -142,16 +170,23 @@ def _edge(
     *,
     last: bool,
 ) -> datetime | None:
-    """The first (or last) snapshot time of a series within ``[lo, hi]`` (an index range
-    scan on the timestamp, stopped at the first row of the series)."""
-    ts = MetricsSnapshot.timestamp
-    stmt = select(ts).where(MetricsSnapshot.metric_type == metric_type, host_expr() == host)
-    if lo is not None:
-        stmt = stmt.where(ts >= lo)
-    if hi is not None:
-        stmt = stmt.where(ts <= hi)
-    found = connection.execute(stmt.order_by(ts.desc() if last else ts).limit(1)).scalar()
-    return None if found is None else as_utc(found)
+    """The first (or last) snapshot time of a series within ``[lo, hi]``."""
+    dialect = connection.dialect.name
+    sql = "SELECT " + ", ".join(
+        probe_sql(dialect, mt=":mt", host=":host", lo=":lo", hi=":hi", desc=last)
+    )
+    stmt = text(sql).bindparams(
+        bindparam("lo", type_=UTCDateTime()),
+        bindparam("hi", type_=UTCDateTime()),
+        mt=metric_type,
+        host=host,
+        lo=lo or _NEVER,
+        hi=hi or _FOREVER,
+    )
+    found = [as_utc(t) for t in connection.execute(stmt).one() if t is not None]
+    if not found:
+        return None
+    return max(found) if last else min(found)
 
 
 def refresh_range(
@@ -235,37 +270,30 @@ def hosts_query(
     Plain SQL: a fresh process (the explorer's first page) pays no statement compilation.
     """
     greatest = "greatest" if dialect == "postgresql" else "max"
-    host = SNAPSHOT_HOST_SQL[dialect].replace("metric_data", "m.metric_data")
-    lower = "s.first_seen" if start is None else f"{greatest}(s.first_seen, :lo)"
+    least = "least" if dialect == "postgresql" else "min"
     outer = ["s.host <> ''"]
-    inner = [
-        "m.metric_type = s.metric_type",
-        f"{host} = s.host",
-        f"m.timestamp >= {lower}",
-        "m.timestamp <= s.last_seen",
-    ]
     params: dict[str, Any] = {}
     binds = []
+    lower, upper = "s.first_seen", "s.last_seen"
     if metric_type is not None:
         outer.append("s.metric_type = :mt")
         params["mt"] = metric_type
     if start is not None:
         outer.append("s.last_seen >= :lo")
+        lower = f"{greatest}(s.first_seen, :lo)"
         params["lo"] = start
         binds.append(bindparam("lo", type_=UTCDateTime()))
     if end is not None:
-        outer.append("s.first_seen < :hi")
-        inner.append("m.timestamp < :hi")
-        params["hi"] = end
+        # timestamp < end, as timestamp <= end - 1 µs (the probes take closed ranges)
+        outer.append("s.first_seen <= :hi")
+        upper = f"{least}(s.last_seen, :hi)"
+        params["hi"] = end - timedelta(microseconds=1)
         binds.append(bindparam("hi", type_=UTCDateTime()))
-    probe = (
-        "(SELECT m.timestamp FROM metrics_snapshots m WHERE "
-        + " AND ".join(inner)
-        + " ORDER BY m.timestamp LIMIT 1)"
-    )
+    raw, rolled = probe_sql(dialect, mt="s.metric_type", host="s.host", lo=lower, hi=upper)
+    probe = f"({raw} IS NOT NULL OR {rolled} IS NOT NULL)"
     sql = (
         f"SELECT DISTINCT s.host FROM {TABLE} s WHERE "
-        + " AND ".join([*outer, f"{probe} IS NOT NULL"])
+        + " AND ".join([*outer, probe])
         + " ORDER BY s.host"
     )
     return text(sql).bindparams(*binds, **params)
@@ -301,9 +329,9 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
 __all__ = [
     "Bounds",
     "bounds_of",
-    "host_expr",
     "hosts_query",
     "note",
+    "probe_sql",
     "rebuild",
     "refresh_range",
     "refresh_series",
