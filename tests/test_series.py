@@ -291,7 +291,7 @@ def test_refresh_range_recreates_a_missing_row(engine: Engine) -> None:
 def _insert_raw(connection: Connection, rows: list[Row]) -> None:
     """Rows written below the models' listeners (as an older version of the code did)."""
     connection.execute(
-        insert(MetricsSnapshot.__table__),
+        insert(MetricsSnapshot),
         [{"timestamp": ts, "metric_type": mt, "metric_data": d} for ts, mt, d in rows],
     )
 

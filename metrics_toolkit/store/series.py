@@ -114,7 +114,7 @@ def note(
     merged = bounds_of(spans)
     if not merged:
         return 0
-    entries = [
+    entries: list[dict[str, Any]] = [
         {"mt": mt, "host": host, "first": lo, "last": hi}
         for (mt, host), (lo, hi) in sorted(merged.items())
     ]
@@ -200,9 +200,8 @@ def refresh_range(
     catalog row is locked first, so an ingest racing this waits and widens the result.
     Returns the new (first, last), or None when the series is gone.
     """
-    series = MetricsSeries.__table__
-    key = (series.c.metric_type == metric_type) & (series.c.host == host)
-    stmt = select(series.c.first_seen, series.c.last_seen).where(key)
+    key = (MetricsSeries.metric_type == metric_type) & (MetricsSeries.host == host)
+    stmt = select(MetricsSeries.first_seen, MetricsSeries.last_seen).where(key)
     if connection.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     known = connection.execute(stmt).one_or_none()
@@ -210,14 +209,16 @@ def refresh_range(
     first = _edge(connection, metric_type, host, lo, hi, last=False)
     if first is None:
         if known is not None:
-            connection.execute(delete(series).where(key))
+            connection.execute(delete(MetricsSeries).where(key))
         return None
     last = _edge(connection, metric_type, host, first, hi, last=True)
     assert last is not None  # first is a row of the range
     if known is None:
         note(connection, connection.dialect.name, [(metric_type, host, first, last)])
     elif (first, last) != (lo, hi):
-        connection.execute(update(series).where(key).values(first_seen=first, last_seen=last))
+        connection.execute(
+            update(MetricsSeries).where(key).values(first_seen=first, last_seen=last)
+        )
     return first, last
 
 
