@@ -66,6 +66,7 @@ from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.faults import FaultPoints
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
 from metrics_toolkit.rollup.rule import Row, host_of, rollup_rows
+from metrics_toolkit.store import series
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.locks import exclusive
 from metrics_toolkit.store.models import (
@@ -577,6 +578,10 @@ def _delete_chunk(
     with Session(engine) as session, session.begin():
         chunk.rows_deleted = _delete_ids(session, [r[0] for r in rows], lo, hi)
         _fault("after_delete")
+        series.refresh_series(
+            session.connection(),
+            {(mt, host_of(doc) if isinstance(doc, dict) else "") for _, _, mt, doc in rows},
+        )
         _commit_chunk(session, store, run_id, pending, chunk)
     _finalize(engine, store, pending)
     return chunk
@@ -679,6 +684,9 @@ def _rollup_chunk(
             new_ids = _insert_rollups(session, rollups)
             _fault("after_insert")
             _verify(session, new_ids, expected)
+            series.refresh_series(
+                session.connection(), {(mt, host) for host, mt, _ in expected}, rollups
+            )
             chunk.rollups_written = len(new_ids)
             pending = archiving.result()
             chunk.rows_archived = len(ids) if pending else 0

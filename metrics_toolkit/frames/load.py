@@ -66,6 +66,7 @@ from metrics_toolkit.rollup.sql import (
     sqlite_values,
 )
 from metrics_toolkit.rollup.stats import POOL_LAW
+from metrics_toolkit.store import series
 from metrics_toolkit.store.models import MetricsSnapshot
 from metrics_toolkit.store.pg_copy import Kind, copy_columns, copy_out
 from metrics_toolkit.store.sqltypes import UTCDateTime
@@ -116,16 +117,14 @@ def list_hosts(
     start: TimeLike = None,
     end: TimeLike = None,
 ) -> list[str]:
-    """The host labels present (sorted), optionally for one metric_type and time range."""
+    """The host labels present (sorted), optionally for one metric_type and time range.
+
+    Answered from the series catalog (docs/design.md §8), one indexed probe per candidate
+    series: the snapshots table is never scanned.
+    """
+    lo, hi = parse_time(start, "start"), parse_time(end, "end")
     with connect(source) as connection:
-        host = _host_expr(connection)
-        stmt = select(host).distinct()
-        if metric_type is not None:
-            stmt = stmt.where(MetricsSnapshot.metric_type == metric_type)
-        if (lo := parse_time(start, "start")) is not None:
-            stmt = stmt.where(MetricsSnapshot.timestamp >= lo)
-        if (hi := parse_time(end, "end")) is not None:
-            stmt = stmt.where(MetricsSnapshot.timestamp < hi)
+        stmt = series.hosts_query(connection.dialect.name, metric_type, lo, hi)
         return sorted(str(h) for (h,) in connection.execute(stmt) if h)
 
 

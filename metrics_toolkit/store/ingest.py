@@ -51,7 +51,7 @@ from metrics_toolkit.documents import host_of
 from metrics_toolkit.documents_check import storage_problem
 from metrics_toolkit.errors import DatabaseError, InvalidSnapshot
 from metrics_toolkit.intervals import as_utc
-from metrics_toolkit.store import tier_log
+from metrics_toolkit.store import series, tier_log
 from metrics_toolkit.store.db import describe_error, mask_url
 from metrics_toolkit.store.sqltypes import sqlite_timestamp
 
@@ -186,8 +186,10 @@ class _Progress:
         self.spans = tier_log.DaySpans()
 
     def mark_tiers(self, connection: Any, dialect: str) -> None:
-        """Record the batch's spans in the tier log, in the batch's transaction."""
+        """Record the batch's spans in the tier log and the series catalog, in the batch's
+        transaction."""
         tier_log.mark_driver(connection, dialect, self.spans)
+        series.note(connection, dialect, self.spans)
 
     def committed(self, rows: int, inserted: int) -> None:
         self.result.inserted += inserted

@@ -195,6 +195,30 @@ class TierDirty(Base):
         )
 
 
+class MetricsSeries(Base):
+    """The series catalog: one row per (metric_type, host) that has snapshots.
+
+    ``[first_seen, last_seen]`` covers every snapshot of the series (raw or rolled up):
+    writers widen it in the transaction of their insert (``store.series.note``), and
+    deleters narrow it back to the stored rows (``store.series.refresh_range``). Readers
+    such as ``list_hosts`` answer from here and probe the snapshots only inside the span
+    (docs/design.md §8).
+    """
+
+    __tablename__ = "metrics_series"
+
+    metric_type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]  # inclusive
+
+    def __repr__(self) -> str:
+        return (
+            f"MetricsSeries(metric_type={self.metric_type!r}, host={self.host!r}, "
+            f"first_seen={self.first_seen!r}, last_seen={self.last_seen!r})"
+        )
+
+
 class Config(Base):
     """Runtime configuration: a JSON value per key (see ``metrics_toolkit.store.config_keys``)."""
 
@@ -377,6 +401,7 @@ __all__ = [
     "ArchiveRun",
     "Base",
     "Config",
+    "MetricsSeries",
     "MetricsSnapshot",
     "User",
     "validate_policy_values",
