@@ -300,6 +300,9 @@ def test_raw_rows_show_the_latest_documents(
     filled_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = log_in(app_for(filled_url, monkeypatch))
+    assert not elements(at, "json")  # read only once the panel is opened (issue 14)
+    at.session_state["raw_open"] = True  # the user opens "Latest snapshots (raw rows)"
+    at.run()
     documents = [element.value for element in elements(at, "json")]
     assert len(documents) == 3
     assert all('"host"' in doc for doc in documents)

@@ -69,7 +69,7 @@ from metrics_toolkit.explorer.sessions import (
     verify_token,
 )
 from metrics_toolkit.explorer.units import format_duration, format_value
-from metrics_toolkit.explorer.view import View, build_view
+from metrics_toolkit.explorer.view import View, build_view, with_percentiles
 from metrics_toolkit.frames.load import MetricInfo, list_hosts, list_metrics, time_range
 from metrics_toolkit.store.config_keys import CONFIG_KEYS
 from metrics_toolkit.store.db import describe_error
@@ -122,7 +122,14 @@ def metric_infos(_engine: Engine, url: str, host: str | None) -> list[MetricInfo
 
 @st.cache_data(ttl=300, show_spinner="Loading metrics…")
 def view_of(_engine: Engine, url: str, query: ViewQuery) -> View:
-    return build_view(_engine, query)
+    """The buckets, gaps and summary of a view, without percentiles (drawn first)."""
+    return build_view(_engine, query, percentiles=False)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def percentiles_of(_engine: Engine, url: str, query: ViewQuery) -> View:
+    """The view with its p95: the one read of raw samples, after the charts are sent."""
+    return with_percentiles(_engine, view_of(_engine, url, query))
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -365,8 +372,16 @@ def explorer_page(engine: Engine, url: str, label: str) -> None:
             "choose a time range that covers them (Time range › custom)."
         )
         return
+    if (
+        st.session_state.get("aggregate") == P95
+    ):  # the lines need the percentiles; otherwise only the summary does
+        with shown_errors("Cannot compute the percentiles", label):
+            view = percentiles_of(engine, url, query)
     coverage_notes(view)
     draw_charts(view)
+    # The charts are on their way to the browser: read the raw samples for the p95 now.
+    with shown_errors("Cannot compute the percentiles", label):
+        view = percentiles_of(engine, url, query)
     summary_table(view)
     downloads(view)
     report_panel(engine, query, label)
@@ -517,7 +532,11 @@ def report_panel(engine: Engine, query: ViewQuery, label: str) -> None:
 
 
 def raw_rows(engine: Engine, url: str, query: ViewQuery) -> None:
-    with st.expander("Latest snapshots (raw rows)"):
+    """The newest documents, read and drawn only once the expander is opened."""
+    panel = st.expander("Latest snapshots (raw rows)", key="raw_open", on_change="rerun")
+    if not panel.open:
+        return
+    with panel:
         limit = st.slider("Rows", 1, 20, 3, key="raw_limit")
         rows = latest_of(engine, url, query.hosts, query.end, limit)
         if not rows:
