@@ -220,3 +220,12 @@ def test_list_metrics_and_hosts(engine: Engine) -> None:
     assert infos["cpu.usage_percent"].unit == "percent"
     assert infos["cpu.usage_percent"].area == "cpu"
     assert list_hosts(engine, metric_type="other") == []
+
+
+def test_list_metrics_of_rolled_up_rows_skips_their_statistics(engine: Engine) -> None:
+    # The _rollup block is cut in the database (it is most of a rolled-up row's text): the
+    # paths are those of the raw rows, never one of the statistics.
+    store(engine, rollup_rows(history(hours=3), "1h"))
+    infos = list_metrics(engine)
+    assert {m.path for m in infos} == set(METRICS)
+    assert not [m.path for m in infos if "_rollup" in m.path]
