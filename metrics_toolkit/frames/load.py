@@ -90,15 +90,17 @@ def time_range(
 
 
 def _time_range(connection: Connection, filters: Filters) -> tuple[datetime, datetime] | None:
-    stmt = select(func.min(MetricsSnapshot.timestamp), func.max(MetricsSnapshot.timestamp)).where(
-        MetricsSnapshot.metric_type == filters.metric_type
-    )
-    if filters.start is not None:
-        stmt = stmt.where(MetricsSnapshot.timestamp >= filters.start)
-    if filters.end is not None:
-        stmt = stmt.where(MetricsSnapshot.timestamp < filters.end)
-    if filters.host is not None:
-        stmt = stmt.where(_host_expr(connection) == filters.host)
+    stamp = MetricsSnapshot.timestamp
+    if filters.host is None:
+        # The first and the last row in time order: two probes of the timestamp index
+        # (min() and max() beside a metric_type condition read the whole table in SQLite).
+        rows = _filtered(select(stamp), connection, filters)
+        stmt = select(
+            rows.order_by(stamp.asc()).limit(1).scalar_subquery(),
+            rows.order_by(stamp.desc()).limit(1).scalar_subquery(),
+        )
+    else:  # a host's rows may be rare: one pass over the range rather than a long probe
+        stmt = _filtered(select(func.min(stamp), func.max(stamp)), connection, filters)
     first, last = connection.execute(stmt).one()
     if first is None:
         return None
