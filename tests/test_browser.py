@@ -185,10 +185,12 @@ class FirstRender:
         runs = " + ".join(f"{s:.2f}" for s in self.server) or "?"
         client = self.total - self.server_end
         count, size, seconds = self.fetched
+        load = os.getloadavg()[0]
         return (
             f"first render of the default 24 h view (demo-sized db): {self.total:.2f} s"
             f" [server script runs {runs} s; browser after the last run {client:.2f} s;"
-            f" {count} scripts ({size / 1e6:.1f} MB) fetched over {seconds:.2f} s]"
+            f" {count} scripts ({size / 1e6:.1f} MB) fetched over {seconds:.2f} s;"
+            f" load average {load:.1f} on {os.cpu_count()} CPUs]"
         )
 
 
