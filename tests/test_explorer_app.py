@@ -18,11 +18,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import streamlit as st
-from sqlalchemy import text
+from sqlalchemy import event, text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button, TextInput
 
 from metrics_toolkit.archive.runner import dry_run, run_archive
+from metrics_toolkit.explorer import app as page
+from metrics_toolkit.explorer.query import resolve_range
 from metrics_toolkit.explorer.report import reporting_available
 from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.reporting.charts import PALETTE
@@ -135,6 +137,37 @@ def test_nothing_but_the_login_form_before_login(
     page = texts(at)
     for secret in ("web-1", "db-1", "cpu.usage_percent", "sqlite"):
         assert secret not in page
+
+
+def test_login_page_warms_the_first_views_caches(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While the form waits, a background thread reads the span, the metric list and the
+    # default range's hosts into the caches (issue 14: the first render after the click).
+    at = app_for(filled_url, monkeypatch)
+    assert [f.label for f in at.text_input] == ["Username", "Password"]
+    lock = page.warm_up_lock()
+    assert lock.acquire(timeout=TIMEOUT), "the warm-up never ended"
+    lock.release()
+    url = page.database_url()
+    engine = page.engine_for(url)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        span = page.span_of(engine, url)
+        infos = page.metric_infos(engine, url, None)
+        hosts = page.hosts_of(engine, url, *resolve_range("24h"))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not statements, statements  # all three from the caches
+    assert span is not None and hosts == ["db-1", "web-1"]
+    assert "cpu.usage_percent" in {info.path for info in infos}
+    log_in(at)
+    assert elements(at, "vega_lite_chart") and not at.exception
 
 
 def test_login_success_shows_charts_and_records_last_login(

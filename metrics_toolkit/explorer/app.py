@@ -13,8 +13,9 @@ the login survives a reload through a signed, expiring session cookie
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -132,6 +133,36 @@ def percentiles_of(_engine: Engine, url: str, query: ViewQuery) -> View:
     return with_percentiles(_engine, view_of(_engine, url, query))
 
 
+@st.cache_resource(show_spinner=False)
+def warm_up_lock() -> threading.Lock:
+    """Held while a warm-up runs (one at a time in this server process)."""
+    return threading.Lock()
+
+
+def warm_up(engine: Engine, url: str) -> None:
+    """While the login form waits for a user, read what the first view's sidebar needs.
+
+    The time span, the metric list (the slowest of them: documents decoded in Python) and
+    the hosts of the default range, into the caches above, in a background thread: nothing
+    is shown before login, and the caches keep a warm-up to one per TTL whatever the number
+    of login pages served. A failure is left for the page to report when it reads them.
+    """
+    lock = warm_up_lock()
+    if not lock.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            with suppress(Exception):  # not cached: the page meets it again and shows it
+                span_of(engine, url)
+                metric_infos(engine, url, None)
+                hosts_of(engine, url, *resolve_range(DEFAULTS["range"]))
+        finally:
+            lock.release()
+
+    threading.Thread(target=run, name="explorer-warm-up", daemon=True).start()
+
+
 @st.cache_data(ttl=15, show_spinner=False)
 def latest_of(
     _engine: Engine, url: str, hosts: tuple[str, ...], before: datetime, limit: int
@@ -234,6 +265,7 @@ def login_gate(engine: Engine, url: str, label: str) -> Account:
         st.code("metrics-toolkit users add NAME", language="bash")
         st.caption(f"Database: {escape_markdown(label)}")
         st.stop()
+    warm_up(engine, url)
     form_column = st.columns([2, 3])[0]  # a form as wide as the page looks odd
     with form_column.form("login"):
         st.caption("Log in to see the metrics.")
