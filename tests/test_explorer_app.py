@@ -24,7 +24,7 @@ from streamlit.testing.v1.element_tree import Button, TextInput
 
 from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.explorer import app as page
-from metrics_toolkit.explorer.query import resolve_range
+from metrics_toolkit.explorer.query import ViewQuery, default_metrics, resolve_range
 from metrics_toolkit.explorer.report import reporting_available
 from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.reporting.charts import PALETTE
@@ -142,8 +142,8 @@ def test_nothing_but_the_login_form_before_login(
 def test_login_page_warms_the_first_views_caches(
     filled_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # While the form waits, a background thread reads the span, the metric list and the
-    # default range's hosts into the caches (issue 14: the first render after the click).
+    # While the form waits, a background thread reads the span, the metric list, the default
+    # range's hosts and the default view into the caches (issue 14: the render after the click).
     at = app_for(filled_url, monkeypatch)
     assert [f.label for f in at.text_input] == ["Username", "Password"]
     lock = page.warm_up_lock()
@@ -160,14 +160,18 @@ def test_login_page_warms_the_first_views_caches(
     try:
         span = page.span_of(engine, url)
         infos = page.metric_infos(engine, url, None)
-        hosts = page.hosts_of(engine, url, *resolve_range("24h"))
+        start, end = resolve_range("24h")
+        hosts = page.hosts_of(engine, url, start, end)
+        default = ViewQuery(start, end, tuple(default_metrics(infos)), pooled=False)
+        view = page.view_of(engine, url, default)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    assert not statements, statements  # all three from the caches
+    assert not statements, statements  # all from the caches
+    assert not view.empty and view.p95 is None  # the buckets; the percentiles come later
     assert span is not None and hosts == ["db-1", "web-1"]
     assert "cpu.usage_percent" in {info.path for info in infos}
     log_in(at)
-    assert elements(at, "vega_lite_chart") and not at.exception
+    assert len(elements(at, "vega_lite_chart")) == len(default.metrics) and not at.exception
 
 
 def test_login_success_shows_charts_and_records_last_login(

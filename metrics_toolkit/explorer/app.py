@@ -140,12 +140,14 @@ def warm_up_lock() -> threading.Lock:
 
 
 def warm_up(engine: Engine, url: str) -> None:
-    """While the login form waits for a user, read what the first view's sidebar needs.
+    """While the login form waits for a user, read what the default view needs.
 
-    The time span, the metric list (the slowest of them: documents decoded in Python) and
-    the hosts of the default range, into the caches above, in a background thread: nothing
-    is shown before login, and the caches keep a warm-up to one per TTL whatever the number
-    of login pages served. A failure is left for the page to report when it reads them.
+    The time span, the metric list (documents decoded in Python), the hosts of the default
+    range and the default view's buckets (the sidebar untouched: all hosts, one line each,
+    the headline metrics, auto width), into the caches above, in a background thread:
+    nothing is shown before login, and the caches keep a warm-up to one per TTL whatever
+    the number of login pages served. A failure is left for the page to report when it
+    reads the same. The percentiles are not read: the page does it after the charts.
     """
     lock = warm_up_lock()
     if not lock.acquire(blocking=False):
@@ -154,9 +156,15 @@ def warm_up(engine: Engine, url: str) -> None:
     def run() -> None:
         try:
             with suppress(Exception):  # not cached: the page meets it again and shows it
-                span_of(engine, url)
-                metric_infos(engine, url, None)
-                hosts_of(engine, url, *resolve_range(DEFAULTS["range"]))
+                if span_of(engine, url) is None:
+                    return
+                infos = metric_infos(engine, url, None)
+                start, end = resolve_range(DEFAULTS["range"])
+                hosts_of(engine, url, start, end)
+                metrics = tuple(default_metrics(infos))
+                if metrics:  # the query the sidebar makes from its defaults
+                    pooled = DEFAULTS["lines"] == POOLED
+                    view_of(engine, url, ViewQuery(start, end, metrics, (), AUTO, pooled=pooled))
         finally:
             lock.release()
 
