@@ -24,6 +24,7 @@ from streamlit.testing.v1.element_tree import Button, TextInput
 
 from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.explorer import app as page
+from metrics_toolkit.explorer.markup import escape_markdown
 from metrics_toolkit.explorer.query import ViewQuery, default_metrics, resolve_range
 from metrics_toolkit.explorer.report import reporting_available
 from metrics_toolkit.frames.load import load_frame
@@ -601,7 +602,8 @@ def test_the_view_goes_to_the_link_and_comes_back_after_login(
     assert other.multiselect(key="metrics").value == ["cpu.usage_percent", "memory.used_bytes"]
     assert other.text_input(key="interval").value == "1h"
     assert other.selectbox(key="aggregate").value == "max"
-    assert "1h buckets" in texts(other) and "web-1" in texts(other)
+    # The caption names the host (the raw rows, which also did, are read once opened).
+    assert "1h buckets" in texts(other) and escape_markdown("web-1, one line") in texts(other)
     assert dict(other.query_params) == link
     # Nonsense in a link is ignored, never an error.
     bad = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
