@@ -131,7 +131,8 @@ DRAWN = """n => {
     const drawn = [...charts].filter(c => c.querySelector('canvas, svg')).length;
     const running = document.querySelector(
         "[data-testid='stStatusWidgetRunningIcon'], [data-testid='stStatusWidgetRunningManIcon']");
-    return charts.length >= n && drawn === charts.length && !running;
+    const stale = document.querySelector("[data-stale='true']");
+    return charts.length >= n && drawn === charts.length && !running && !stale;
 }"""
 #: Scripts the browser fetched after the login click (Streamlit loads an element's code
 #: lazily): how many, their size, and the seconds from the first request to the last byte.
@@ -199,7 +200,8 @@ def first_render(page: Any, runs: ScriptRuns, charts: int) -> FirstRender:
 
     Starts at the click on "Log in" (the server is up and has served the login page: its
     start and the app's imports are not the view), ends when ``charts`` Vega-Lite charts are
-    all drawn (a canvas or svg in each) and Streamlit's "running" indicator is gone.
+    all drawn (a canvas or svg in each), Streamlit's "running" indicator is gone and no
+    element of the login page is left (stale).
     """
     page.get_by_role("textbox", name="Username").fill(USER, timeout=60_000)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
