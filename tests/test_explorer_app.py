@@ -147,6 +147,9 @@ def test_login_page_warms_the_first_views_caches(
     # range's hosts and the default view into the caches (issue 14: the render after the click).
     at = app_for(filled_url, monkeypatch)
     assert [f.label for f in at.text_input] == ["Username", "Password"]
+    # The browser meanwhile loads the chart code (an import in an invisible element).
+    scripts = [str(e.proto.body) for e in elements(at, "html")]
+    assert any("ArrowVegaLiteChart." in body and "import(" in body for body in scripts)
     lock = page.warm_up_lock()
     assert lock.acquire(timeout=TIMEOUT), "the warm-up never ended"
     lock.release()

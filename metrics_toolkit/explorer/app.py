@@ -13,10 +13,12 @@ the login survives a reload through a signed, expiring session cookie
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
@@ -217,6 +219,25 @@ def cookie_token() -> str | None:
         return None
 
 
+@st.cache_resource(show_spinner=False)
+def chart_code_script() -> str | None:
+    """A ``<script>`` that loads Streamlit's Vega-Lite chart code (its largest download
+    after login) while the login form waits; None when this Streamlit has no such file.
+
+    The browser imports it from where Streamlit's own ``index`` script comes from, as the
+    page would at its first chart, which then finds it loaded. A failure only loses that.
+    """
+    code = Path(st.__file__).parent / "static" / "static" / "js"
+    found = sorted(code.glob("ArrowVegaLiteChart.*.js"))
+    if len(found) != 1 or not re.fullmatch(r"[\w.-]+", found[0].name):
+        return None
+    return (
+        "<script>(() => { const index = document.querySelector('script[src*=\"/js/index.\"]');"
+        f" if (index) import(new URL('{found[0].name}', index.src).href).catch(() => {{}});"
+        " })();</script>"
+    )
+
+
 def set_cookie(token: str | None) -> None:
     """Store (or delete) the session cookie in the browser; an invisible element."""
     st.html(cookie_script(token), unsafe_allow_javascript=True, width=1)
@@ -280,6 +301,9 @@ def login_gate(engine: Engine, url: str, label: str) -> Account:
         username = st.text_input("Username", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
+    preload = chart_code_script()
+    if preload and not submitted:  # below the form: an invisible element
+        st.html(preload, unsafe_allow_javascript=True, width=1)
     if submitted:
         with shown_errors("Cannot check the login", label):
             outcome = attempt_login(
