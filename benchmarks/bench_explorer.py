@@ -35,6 +35,7 @@ import tarfile
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -115,7 +116,7 @@ def exported(ref: str, into: Path) -> Path | None:
     return tree
 
 
-def one_run(tree: Path, url: str) -> dict[str, float]:
+def one_run(tree: Path, url: str) -> dict[str, Any]:
     """The child's figures for the page in ``tree`` (a fresh process, empty caches)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "METRICS_TOOLKIT_DATABASE_URL": url}
     done = subprocess.run(
@@ -130,7 +131,7 @@ def one_run(tree: Path, url: str) -> dict[str, float]:
     if done.returncode != 0 or not lines:
         msg = f"the page in {tree} failed:\n{done.stderr[-2000:]}"
         raise RuntimeError(msg)
-    result = json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
     if result["failed"] or result["charts"] < 1:
         msg = f"the page in {tree} drew {result['charts']} charts, errors: {result['failed']}"
         raise RuntimeError(msg)
@@ -150,13 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         url = args.db or demo_database(work / "demo.db")
         before = exported(args.baseline_ref, work)
         trees = {"this tree": ROOT, **({"baseline": before} if before else {})}
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
         for _ in range(args.repeat):  # interleaved: background load hits both alike
             for name, tree in trees.items():
                 runs[name].append(one_run(tree, url))
 
     def median(name: str, key: str) -> float:
-        return statistics.median(run[key] for run in runs[name])
+        return float(statistics.median(run[key] for run in runs[name]))
 
     table = Report(
         "Explorer: the default 24 h view's script run (AppTest), demo-sized SQLite database",

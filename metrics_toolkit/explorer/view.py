@@ -380,6 +380,7 @@ def summarize(frame: pd.DataFrame, p95_total: pd.Series | None) -> pd.DataFrame:
     and ``max`` the highest per-second rate.
     """
     by_host = isinstance(frame.index, pd.MultiIndex)
+    groups: list[tuple[str | None, np.ndarray]]
     if by_host:  # each host's rows, hosts sorted (as a groupby on the host level)
         names = frame.index.get_level_values("host")
         groups = [(str(h), np.asarray(names == h)) for h in sorted(set(names))]

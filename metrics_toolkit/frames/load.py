@@ -169,6 +169,7 @@ def _without_rollup_stats(connection: Connection) -> Any:
     statistics block per leaf), so not sending and decoding them reads several times faster.
     """
     data = MetricsSnapshot.metric_data
+    removed: Any
     if connection.dialect.name == "sqlite":
         removed = func.json_remove(data, f"$.{ROLLUP_KEY}")
     elif connection.dialect.name == "postgresql":
