@@ -13,6 +13,7 @@ the login survives a reload through a signed, expiring session cookie
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -135,9 +136,23 @@ def percentiles_of(_engine: Engine, url: str, query: ViewQuery) -> View:
     return with_percentiles(_engine, view_of(_engine, url, query))
 
 
+WARM_UP_THREAD = "explorer-warm-up"
+
+
+class _QuietWarmUp(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warning for the warm-up thread (which
+    runs outside any page on purpose), a line in the log at every warm-up otherwise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != WARM_UP_THREAD
+
+
 @st.cache_resource(show_spinner=False)
 def warm_up_lock() -> threading.Lock:
     """Held while a warm-up runs (one at a time in this server process)."""
+    logger = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    if not any(type(f).__name__ == _QuietWarmUp.__name__ for f in logger.filters):
+        logger.addFilter(_QuietWarmUp())
     return threading.Lock()
 
 
@@ -170,7 +185,7 @@ def warm_up(engine: Engine, url: str) -> None:
         finally:
             lock.release()
 
-    threading.Thread(target=run, name="explorer-warm-up", daemon=True).start()
+    threading.Thread(target=run, name=WARM_UP_THREAD, daemon=True).start()
 
 
 @st.cache_data(ttl=15, show_spinner=False)
