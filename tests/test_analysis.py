@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session
 
+from metrics_toolkit.analysis.reads import Scope, rolled_rows
 from metrics_toolkit.archive.runner import run_archive
 from metrics_toolkit.frames.contract import MissingDataWarning
 from metrics_toolkit.frames.load import load_frame
@@ -170,3 +171,29 @@ def test_typo_in_a_metric_or_a_host_is_named(engine: Engine) -> None:
             engine, END - timedelta(hours=1), END, metrics=["cpu.usage_percent"], host="h"
         )
     assert good.attrs["notes"] == []
+
+
+def test_rolled_rows_are_found_by_the_rollup_index(engine: Engine, history: list[Row]) -> None:
+    scope = Scope("aggregated", OLD - timedelta(days=7), END)
+    statements: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        statements.append((statement, parameters))
+
+    with engine.connect() as connection:
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            rows = rolled_rows(connection, scope)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        # Every stored hour of the history, one row each (two hours, one with an outage).
+        assert [(r.timestamp, r.seconds, r.samples) for r in rows] == [
+            (OLD, 3600, 60),
+            (OLD + timedelta(hours=1), 3600, 30),
+        ]
+        if engine.dialect.name == "sqlite":  # the partial index, not a scan of the range
+            ((statement, parameters),) = statements
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            plan = driver.execute("EXPLAIN QUERY PLAN " + statement, parameters).fetchall()
+            assert "ix_metrics_snapshots_rollups" in str(plan), plan

@@ -13,12 +13,14 @@ import os
 import re
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 from PIL import Image
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from metrics_toolkit.reporting.charts import PALETTE
 from metrics_toolkit.store.db import make_engine
@@ -121,6 +123,107 @@ def shoot(page: Any, target: Path, name: str) -> Path:
     return path
 
 
+# --------------------------------------------------------------------------------------
+# First render: measured and printed for people (issue 14), never asserted as a timing.
+
+DRAWN = """n => {
+    const charts = document.querySelectorAll("[data-testid='stVegaLiteChart']");
+    const drawn = [...charts].filter(c => c.querySelector('canvas, svg')).length;
+    const running = document.querySelector(
+        "[data-testid='stStatusWidgetRunningIcon'], [data-testid='stStatusWidgetRunningManIcon']");
+    const stale = document.querySelector("[data-stale='true']");
+    return charts.length >= n && drawn === charts.length && !running && !stale;
+}"""
+#: Scripts the browser fetched after the login click (Streamlit loads an element's code
+#: lazily): how many, their size, and the seconds from the first request to the last byte.
+FETCHED_SINCE = """since => {
+    const js = performance.getEntriesByType('resource')
+        .filter(e => e.startTime >= since && e.name.endsWith('.js'));
+    if (!js.length) return [0, 0, 0];
+    const first = Math.min(...js.map(e => e.startTime));
+    const last = Math.max(...js.map(e => e.responseEnd));
+    const bytes = js.reduce((sum, e) => sum + (e.encodedBodySize || 0), 0);
+    return [js.length, bytes, (last - first) / 1000];
+}"""
+
+
+@dataclass
+class ScriptRuns:
+    """When the browser received each script run's start and end (the server's timeline)."""
+
+    events: list[tuple[float, str]] = field(default_factory=list)
+
+    def on_frame(self, payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            return
+        message = ForwardMsg()
+        message.ParseFromString(payload)
+        kind = message.WhichOneof("type")
+        if kind in ("new_session", "script_finished"):
+            self.events.append((time.perf_counter(), kind))
+
+    def since(self, moment: float) -> list[tuple[float, str]]:
+        return [(t, kind) for t, kind in self.events if t >= moment]
+
+
+def record_script_runs(page: Any) -> ScriptRuns:
+    """Listen to the page's Streamlit websocket (register before navigating to the page)."""
+    runs = ScriptRuns()
+    page.on("websocket", lambda socket: socket.on("framereceived", runs.on_frame))
+    return runs
+
+
+@dataclass
+class FirstRender:
+    """From the login click to every chart of the view drawn, with where the time went."""
+
+    total: float
+    server: list[float]  # each script run since the click, as the browser saw it
+    server_end: float  # when the last run's end reached the browser, since the click
+    fetched: tuple[int, int, float]  # scripts loaded meanwhile: count, bytes, seconds
+
+    def describe(self) -> str:
+        runs = " + ".join(f"{s:.2f}" for s in self.server) or "?"
+        client = self.total - self.server_end
+        count, size, seconds = self.fetched
+        load = os.getloadavg()[0]
+        return (
+            f"first render of the default 24 h view (demo-sized db): {self.total:.2f} s"
+            f" [server script runs {runs} s; browser after the last run {client:.2f} s;"
+            f" {count} scripts ({size / 1e6:.1f} MB) fetched over {seconds:.2f} s;"
+            f" load average {load:.1f} on {os.cpu_count()} CPUs]"
+        )
+
+
+def first_render(page: Any, runs: ScriptRuns, charts: int) -> FirstRender:
+    """Log in on the login page and time the default view's first render.
+
+    Starts at the click on "Log in" (the server is up and has served the login page: its
+    start and the app's imports are not the view), ends when ``charts`` Vega-Lite charts are
+    all drawn (a canvas or svg in each), Streamlit's "running" indicator is gone and no
+    element of the login page is left (stale).
+    """
+    page.get_by_role("textbox", name="Username").fill(USER, timeout=60_000)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    since = page.evaluate("performance.now()")
+    started = time.perf_counter()
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_function(DRAWN, arg=charts, timeout=120_000)
+    total = time.perf_counter() - started
+    server: list[float] = []
+    opened: float | None = None
+    end = 0.0
+    for moment, kind in runs.since(started):
+        if kind == "new_session":
+            opened = moment
+        elif opened is not None:
+            server.append(moment - opened)
+            end, opened = moment - started, None
+    count, size, seconds = page.evaluate(FETCHED_SINCE, since)
+    fetched = (int(count), int(size), float(seconds))
+    return FirstRender(total, server, end, fetched)
+
+
 @pytest.mark.slow
 def test_grafana_user_view_links_login_and_roles_in_a_real_browser(
     chromium: Path, sqlite_url: str, tmp_path: Path
@@ -139,24 +242,15 @@ def test_grafana_user_view_links_login_and_roles_in_a_real_browser(
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1300})
                 page = context.new_page()
+                script_runs = record_script_runs(page)
                 page.goto(base, timeout=60_000)
-                # First render of the default 24 h view, from the login click to the charts.
-                started = time.perf_counter()
-                log_in_page(page, USER, PASSWORD)
-                page.wait_for_selector(CHART, timeout=60_000)
-                page.get_by_text("Summary", exact=True).wait_for(timeout=60_000)
-                charts = page.locator("[data-testid='stVegaLiteChart']")
-                page.wait_for_function(
-                    "n => document.querySelectorAll(\"[data-testid='stVegaLiteChart'] canvas,"
-                    " [data-testid='stVegaLiteChart'] svg\").length >= n",
-                    arg=4,
-                    timeout=60_000,
-                )
-                rendered = time.perf_counter() - started
-                figure = f"first render of the default 24 h view (demo-sized db): {rendered:.2f} s"
+                render = first_render(page, script_runs, charts=4)
+                figure = render.describe()
                 print(f"\n{figure}")  # noqa: T201 - a figure for people, not an assertion
                 SCREENSHOTS.mkdir(exist_ok=True)
                 (SCREENSHOTS / "first-render.txt").write_text(figure + "\n")
+                page.get_by_text("Summary", exact=True).wait_for(timeout=30_000)
+                charts = page.locator("[data-testid='stVegaLiteChart']")
                 page.wait_for_timeout(1500)  # let Vega finish drawing
                 assert page.locator("[data-testid='stException']").count() == 0
                 shoot(page, tmp_path, "1-default-view.png")

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from metrics_toolkit.analysis.gaps import Gap, find_gaps
+from metrics_toolkit.analysis.summaries import weighted_quantile
 from metrics_toolkit.archive.runner import dry_run, run_archive
 from metrics_toolkit.errors import (
     ConfigError,
@@ -53,9 +54,15 @@ from metrics_toolkit.explorer.raw import latest_snapshots
 from metrics_toolkit.explorer.report import build_report_files, report_name, reporting_available
 from metrics_toolkit.explorer.sandbox import sandbox_copy
 from metrics_toolkit.explorer.units import Scale, axis_scale, format_value
-from metrics_toolkit.explorer.view import bucket_quantile, build_view, pool_hosts
+from metrics_toolkit.explorer.view import (
+    bucket_quantile,
+    build_view,
+    pool_hosts,
+    with_percentiles,
+)
 from metrics_toolkit.frames.load import MetricInfo, load_frame
 from metrics_toolkit.intervals import Interval
+from metrics_toolkit.rollup.arrays import bucket_starts
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.config_keys import CONFIG_KEYS
 from metrics_toolkit.store.db import session_scope
@@ -398,6 +405,27 @@ def test_pooled_view_equals_pooling_in_the_database(engine: Engine, stored: list
     )
 
 
+@pytest.mark.parametrize("hosts", [(), ("db-1", "web-1")])
+def test_percentiles_added_after_the_charts_equal_the_whole_view(
+    engine: Engine, stored: list[Any], hosts: tuple[str, ...]
+) -> None:
+    whole = build_view(engine, query(hosts=hosts, interval="10min"))
+    first = build_view(engine, query(hosts=hosts, interval="10min"), percentiles=False)
+    assert first.p95 is None and first.p95_total is None and not first.p95_reason
+    assert first.summary["p95"].isna().all()
+    pd.testing.assert_frame_equal(
+        first.summary.drop(columns="p95"), whole.summary.drop(columns="p95")
+    )
+    later = with_percentiles(engine, first)
+    assert first.summary["p95"].isna().all()  # the view given (maybe cached) is left alone
+    assert whole.p95 is not None and later.p95 is not None
+    pd.testing.assert_frame_equal(later.p95, whole.p95)
+    pd.testing.assert_frame_equal(later.summary, whole.summary)
+    assert later.summary["p95"].notna().all()
+    limited = with_percentiles(engine, first, p95_limit=10)
+    assert limited.p95 is None and "the limit is 10" in limited.p95_reason
+
+
 def test_p95_needs_raw_rows_within_the_limit(engine: Engine, stored: list[Any]) -> None:
     limited = build_view(engine, query(), p95_limit=10)
     assert limited.p95 is None and "the limit is 10" in limited.p95_reason
@@ -457,6 +485,33 @@ def test_bucket_quantile_uses_the_rollup_rule_buckets() -> None:
     # the one percentile definition (inverted CDF): the smallest value with half at or below
     assert list(buckets["m"]) == [1.0, 10.0]
     assert total["m"] == 10.0
+
+
+def test_bucket_quantile_equals_the_definition_per_host_and_bucket() -> None:
+    rng = np.random.default_rng(5)
+    stamps = [T0 + timedelta(seconds=int(s)) for s in np.sort(rng.integers(0, 6 * 3600, 900))]
+    hosts = rng.choice(["db-1", "web-1", "web-2"], size=900)
+    index = pd.MultiIndex.from_arrays(
+        [hosts, pd.DatetimeIndex(stamps, name="timestamp")], names=["host", "timestamp"]
+    )
+    frame = pd.DataFrame({"a": rng.normal(size=900), "b": rng.random(900)}, index=index)
+    frame.loc[frame["b"] > 0.8, "a"] = np.nan
+    buckets, total = bucket_quantile(frame, Interval.parse("1h"), 0.95)
+
+    def reference(column: pd.Series) -> float:
+        data = column.to_numpy(dtype=np.float64)
+        return weighted_quantile(data, np.ones(len(data)), 0.95)
+
+    keys = [index.get_level_values("host"), bucket_starts(index.get_level_values(1), "1h")]
+    expected = frame.groupby(keys).agg(reference)
+    assert np.array_equal(buckets.to_numpy(), expected.to_numpy(), equal_nan=True)
+    assert list(buckets.index) == list(expected.index)
+    assert total.to_dict() == frame.groupby(level="host").agg(reference).stack().to_dict()
+    pooled, whole = bucket_quantile(
+        frame.droplevel("host").sort_index(), Interval.parse("1h"), 0.95
+    )
+    assert whole.to_dict() == frame.agg(reference).to_dict()
+    assert pooled.shape == (6, 2)
 
 
 # --------------------------------------------------------------------------------------

@@ -18,11 +18,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import streamlit as st
-from sqlalchemy import text
+from sqlalchemy import event, text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button, TextInput
 
 from metrics_toolkit.archive.runner import dry_run, run_archive
+from metrics_toolkit.explorer import app as page
+from metrics_toolkit.explorer.markup import escape_markdown
+from metrics_toolkit.explorer.query import ViewQuery, default_metrics, resolve_range
 from metrics_toolkit.explorer.report import reporting_available
 from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.reporting.charts import PALETTE
@@ -135,6 +138,44 @@ def test_nothing_but_the_login_form_before_login(
     page = texts(at)
     for secret in ("web-1", "db-1", "cpu.usage_percent", "sqlite"):
         assert secret not in page
+
+
+def test_login_page_warms_the_first_views_caches(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # While the form waits, a background thread reads the span, the metric list, the default
+    # range's hosts and the default view into the caches (issue 14: the render after the click).
+    at = app_for(filled_url, monkeypatch)
+    assert [f.label for f in at.text_input] == ["Username", "Password"]
+    # The browser meanwhile loads the chart code (an import in an invisible element).
+    scripts = [str(e.proto.body) for e in elements(at, "html")]
+    assert any("ArrowVegaLiteChart." in body and "import(" in body for body in scripts)
+    lock = page.warm_up_lock()
+    assert lock.acquire(timeout=TIMEOUT), "the warm-up never ended"
+    lock.release()
+    url = page.database_url()
+    engine = page.engine_for(url)
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        span = page.span_of(engine, url)
+        infos = page.metric_infos(engine, url, None)
+        start, end = resolve_range("24h")
+        hosts = page.hosts_of(engine, url, start, end)
+        default = ViewQuery(start, end, tuple(default_metrics(infos)), pooled=False)
+        view = page.view_of(engine, url, default)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not statements, statements  # all from the caches
+    assert not view.empty and view.p95 is None  # the buckets; the percentiles come later
+    assert span is not None and hosts == ["db-1", "web-1"]
+    assert "cpu.usage_percent" in {info.path for info in infos}
+    log_in(at)
+    assert len(elements(at, "vega_lite_chart")) == len(default.metrics) and not at.exception
 
 
 def test_login_success_shows_charts_and_records_last_login(
@@ -300,6 +341,9 @@ def test_raw_rows_show_the_latest_documents(
     filled_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     at = log_in(app_for(filled_url, monkeypatch))
+    assert not elements(at, "json")  # read only once the panel is opened (issue 14)
+    at.session_state["raw_open"] = True  # the user opens "Latest snapshots (raw rows)"
+    at.run()
     documents = [element.value for element in elements(at, "json")]
     assert len(documents) == 3
     assert all('"host"' in doc for doc in documents)
@@ -561,7 +605,8 @@ def test_the_view_goes_to_the_link_and_comes_back_after_login(
     assert other.multiselect(key="metrics").value == ["cpu.usage_percent", "memory.used_bytes"]
     assert other.text_input(key="interval").value == "1h"
     assert other.selectbox(key="aggregate").value == "max"
-    assert "1h buckets" in texts(other) and "web-1" in texts(other)
+    # The caption names the host (the raw rows, which also did, are read once opened).
+    assert "1h buckets" in texts(other) and escape_markdown("web-1, one line") in texts(other)
     assert dict(other.query_params) == link
     # Nonsense in a link is ignored, never an error.
     bad = AppTest.from_file(str(APP), default_timeout=TIMEOUT)

@@ -13,7 +13,13 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError, UnknownMetric
-from metrics_toolkit.frames.load import choose_interval, list_hosts, list_metrics, load_frame
+from metrics_toolkit.frames.load import (
+    choose_interval,
+    list_hosts,
+    list_metrics,
+    load_frame,
+    time_range,
+)
 from metrics_toolkit.rollup.rule import Row, rollup_rows
 from metrics_toolkit.store.models import MetricsSnapshot
 
@@ -220,3 +226,34 @@ def test_list_metrics_and_hosts(engine: Engine) -> None:
     assert infos["cpu.usage_percent"].unit == "percent"
     assert infos["cpu.usage_percent"].area == "cpu"
     assert list_hosts(engine, metric_type="other") == []
+
+
+def test_time_range_is_the_first_and_last_row_within_the_filters(engine: Engine) -> None:
+    rows = history(hours=2)
+    rows += [(T0 - timedelta(days=1), "other", {"host": "web-1", "cpu": {"usage_percent": 1}})]
+    store(engine, rows)
+
+    def expected(keep: Any) -> tuple[datetime, datetime] | None:
+        stamps = [ts for ts, mt, doc in rows if keep(ts, mt, doc)]
+        return (min(stamps), max(stamps)) if stamps else None
+
+    assert time_range(engine) == expected(lambda ts, mt, doc: mt == "aggregated")
+    assert time_range(engine, metric_type="other") == (T0 - timedelta(days=1),) * 2
+    assert time_range(engine, metric_type="none") is None
+    lo, hi = T0 + timedelta(minutes=30), T0 + timedelta(minutes=50)
+    assert time_range(engine, start=lo, end=hi) == expected(
+        lambda ts, mt, doc: mt == "aggregated" and lo <= ts < hi
+    )
+    assert time_range(engine, host="db-1") == expected(
+        lambda ts, mt, doc: mt == "aggregated" and doc["host"] == "db-1"
+    )
+    assert time_range(engine, start=T0 + timedelta(days=9)) is None
+
+
+def test_list_metrics_of_rolled_up_rows_skips_their_statistics(engine: Engine) -> None:
+    # The _rollup block is cut in the database (it is most of a rolled-up row's text): the
+    # paths are those of the raw rows, never one of the statistics.
+    store(engine, rollup_rows(history(hours=3), "1h"))
+    infos = list_metrics(engine)
+    assert {m.path for m in infos} == set(METRICS)
+    assert not [m.path for m in infos if "_rollup" in m.path]

@@ -12,7 +12,7 @@ import pytest
 from metrics_toolkit.analysis import breaches as episodes
 from metrics_toolkit.analysis.coverage import rolled_spans
 from metrics_toolkit.analysis.gaps import find_gaps
-from metrics_toolkit.analysis.summaries import weighted_quantile
+from metrics_toolkit.analysis.summaries import grouped_quantiles, weighted_quantile
 from metrics_toolkit.errors import ConfigError, InvalidArgument
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.reporting import breaches, buckets, spec
@@ -86,6 +86,22 @@ def test_weighted_quantile_with_unit_weights_is_numpys_inverted_cdf(q: float) ->
     values = np.random.default_rng(7).normal(size=101)
     expected = np.quantile(values, q, method="inverted_cdf")
     assert weighted_quantile(values, np.ones(101), q) == expected
+
+
+@pytest.mark.parametrize("q", [0.0, 0.05, 0.5, 0.95, 0.99, 1.0])
+def test_grouped_quantiles_equal_weighted_quantile_per_group(q: float) -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=2_000).round(1)  # ties too
+    values[rng.random(2_000) < 0.1] = np.nan
+    groups = rng.integers(0, 60, size=2_000)
+    groups[groups == 7] = 8  # group 7 has no value, group 9 only NaN
+    values[groups == 9] = np.nan
+    got = grouped_quantiles(values, groups, 61, q)  # group 60: nothing either
+    for group in range(61):
+        mine = values[groups == group]
+        expected = weighted_quantile(mine, np.ones(len(mine)), q)
+        assert got[group] == expected or (np.isnan(expected) and np.isnan(got[group])), group
+    assert np.isnan(got[[7, 9, 60]]).all()
 
 
 def test_weighted_quantile_counts_each_value_its_weight_times() -> None:

@@ -81,6 +81,32 @@ def weighted_quantile(values: Floats, weights: Floats, q: float) -> float:
     return float(v[order][min(position, len(v) - 1)])
 
 
+def grouped_quantiles(values: npt.ArrayLike, groups: npt.ArrayLike, count: int, q: float) -> Floats:
+    """:func:`weighted_quantile` with unit weights of each group of ``values`` at once.
+
+    ``groups`` holds each value's group number in ``range(count)``; the result has one
+    quantile per group (NaN for a group without a value). Equal to calling
+    :func:`weighted_quantile` on each group (sorting all values once instead of per group:
+    the explorer's p95 per bucket and host over a day of raw samples).
+    """
+    data = np.asarray(values, dtype=np.float64)
+    codes = np.asarray(groups, dtype=np.int64)
+    keep = ~np.isnan(data)
+    data, codes = data[keep], codes[keep]
+    order = np.lexsort((data, codes))
+    ordered = data[order]
+    sizes = np.bincount(codes, minlength=count)[:count]
+    firsts = np.concatenate(([0], np.cumsum(sizes)[:-1])) if count else sizes
+    # The smallest rank whose cumulative count reaches q of the group's: as weighted_quantile
+    # computes it (searchsorted over 1, 2, ... n of q * n), clipped to the last value.
+    ranks = np.ceil(q * sizes.astype(np.float64)).astype(np.int64) - 1
+    ranks = np.clip(ranks, 0, np.maximum(sizes - 1, 0))
+    out = np.full(count, np.nan)
+    present = sizes > 0
+    out[present] = ordered[firsts[present] + ranks[present]]
+    return out
+
+
 def summarize(
     detail: pd.DataFrame,
     metrics: Sequence[tuple[str, str]],
@@ -156,6 +182,7 @@ def percentile_basis(detail: pd.DataFrame, detail_interval: str, stored: Sequenc
 __all__ = [
     "P95_DEFINITION",
     "SummaryRow",
+    "grouped_quantiles",
     "percentile_basis",
     "summarize",
     "weighted_quantile",

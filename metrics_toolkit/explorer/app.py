@@ -13,9 +13,13 @@ the login survives a reload through a signed, expiring session cookie
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
@@ -69,7 +73,7 @@ from metrics_toolkit.explorer.sessions import (
     verify_token,
 )
 from metrics_toolkit.explorer.units import format_duration, format_value
-from metrics_toolkit.explorer.view import View, build_view
+from metrics_toolkit.explorer.view import View, build_view, with_percentiles
 from metrics_toolkit.frames.load import MetricInfo, list_hosts, list_metrics, time_range
 from metrics_toolkit.store.config_keys import CONFIG_KEYS
 from metrics_toolkit.store.db import describe_error
@@ -122,7 +126,66 @@ def metric_infos(_engine: Engine, url: str, host: str | None) -> list[MetricInfo
 
 @st.cache_data(ttl=300, show_spinner="Loading metrics…")
 def view_of(_engine: Engine, url: str, query: ViewQuery) -> View:
-    return build_view(_engine, query)
+    """The buckets, gaps and summary of a view, without percentiles (drawn first)."""
+    return build_view(_engine, query, percentiles=False)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def percentiles_of(_engine: Engine, url: str, query: ViewQuery) -> View:
+    """The view with its p95: the one read of raw samples, after the charts are sent."""
+    return with_percentiles(_engine, view_of(_engine, url, query))
+
+
+WARM_UP_THREAD = "explorer-warm-up"
+
+
+class _QuietWarmUp(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warning for the warm-up thread (which
+    runs outside any page on purpose), a line in the log at every warm-up otherwise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != WARM_UP_THREAD
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_lock() -> threading.Lock:
+    """Held while a warm-up runs (one at a time in this server process)."""
+    logger = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
+    if not any(type(f).__name__ == _QuietWarmUp.__name__ for f in logger.filters):
+        logger.addFilter(_QuietWarmUp())
+    return threading.Lock()
+
+
+def warm_up(engine: Engine, url: str) -> None:
+    """While the login form waits for a user, read what the default view needs.
+
+    The time span, the metric list (documents decoded in Python), the hosts of the default
+    range and the default view's buckets (the sidebar untouched: all hosts, one line each,
+    the headline metrics, auto width), into the caches above, in a background thread:
+    nothing is shown before login, and the caches keep a warm-up to one per TTL whatever
+    the number of login pages served. A failure is left for the page to report when it
+    reads the same. The percentiles are not read: the page does it after the charts.
+    """
+    lock = warm_up_lock()
+    if not lock.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            with suppress(Exception):  # not cached: the page meets it again and shows it
+                if span_of(engine, url) is None:
+                    return
+                infos = metric_infos(engine, url, None)
+                start, end = resolve_range(DEFAULTS["range"])
+                hosts_of(engine, url, start, end)
+                metrics = tuple(default_metrics(infos))
+                if metrics:  # the query the sidebar makes from its defaults
+                    pooled = DEFAULTS["lines"] == POOLED
+                    view_of(engine, url, ViewQuery(start, end, metrics, (), AUTO, pooled=pooled))
+        finally:
+            lock.release()
+
+    threading.Thread(target=run, name=WARM_UP_THREAD, daemon=True).start()
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -169,6 +232,25 @@ def cookie_token() -> str | None:
         return st.context.cookies.get(COOKIE)
     except (AttributeError, RuntimeError):
         return None
+
+
+@st.cache_resource(show_spinner=False)
+def chart_code_script() -> str | None:
+    """A ``<script>`` that loads Streamlit's Vega-Lite chart code (its largest download
+    after login) while the login form waits; None when this Streamlit has no such file.
+
+    The browser imports it from where Streamlit's own ``index`` script comes from, as the
+    page would at its first chart, which then finds it loaded. A failure only loses that.
+    """
+    code = Path(st.__file__).parent / "static" / "static" / "js"
+    found = sorted(code.glob("ArrowVegaLiteChart.*.js"))
+    if len(found) != 1 or not re.fullmatch(r"[\w.-]+", found[0].name):
+        return None
+    return (
+        "<script>(() => { const index = document.querySelector('script[src*=\"/js/index.\"]');"
+        f" if (index) import(new URL('{found[0].name}', index.src).href).catch(() => {{}});"
+        " })();</script>"
+    )
 
 
 def set_cookie(token: str | None) -> None:
@@ -227,12 +309,16 @@ def login_gate(engine: Engine, url: str, label: str) -> Account:
         st.code("metrics-toolkit users add NAME", language="bash")
         st.caption(f"Database: {escape_markdown(label)}")
         st.stop()
+    warm_up(engine, url)
     form_column = st.columns([2, 3])[0]  # a form as wide as the page looks odd
     with form_column.form("login"):
         st.caption("Log in to see the metrics.")
         username = st.text_input("Username", autocomplete="username")
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Log in", type="primary")
+    preload = chart_code_script()
+    if preload and not submitted:  # below the form: an invisible element
+        st.html(preload, unsafe_allow_javascript=True, width=1)
     if submitted:
         with shown_errors("Cannot check the login", label):
             outcome = attempt_login(
@@ -365,8 +451,16 @@ def explorer_page(engine: Engine, url: str, label: str) -> None:
             "choose a time range that covers them (Time range › custom)."
         )
         return
+    if (
+        st.session_state.get("aggregate") == P95
+    ):  # the lines need the percentiles; otherwise only the summary does
+        with shown_errors("Cannot compute the percentiles", label):
+            view = percentiles_of(engine, url, query)
     coverage_notes(view)
     draw_charts(view)
+    # The charts are on their way to the browser: read the raw samples for the p95 now.
+    with shown_errors("Cannot compute the percentiles", label):
+        view = percentiles_of(engine, url, query)
     summary_table(view)
     downloads(view)
     report_panel(engine, query, label)
@@ -517,7 +611,11 @@ def report_panel(engine: Engine, query: ViewQuery, label: str) -> None:
 
 
 def raw_rows(engine: Engine, url: str, query: ViewQuery) -> None:
-    with st.expander("Latest snapshots (raw rows)"):
+    """The newest documents, read and drawn only once the expander is opened."""
+    panel = st.expander("Latest snapshots (raw rows)", key="raw_open", on_change="rerun")
+    if not panel.open:
+        return
+    with panel:
         limit = st.slider("Rows", 1, 20, 3, key="raw_limit")
         rows = latest_of(engine, url, query.hosts, query.end, limit)
         if not rows:

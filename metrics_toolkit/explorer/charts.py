@@ -109,8 +109,10 @@ def _tooltip_text(view: View, metric: str, unit: str, shown: pd.Series) -> dict[
         rate_unit = "1/s" if unit == "count" else f"{unit}/s"
         return {"shown": text(shown), "mean": text(None), "min": text(None),
                 "max": text(cols["max_rate"], rate_unit)}  # fmt: skip
-    return {"shown": text(shown), "mean": text(cols["mean"]), "min": text(cols["min"]),
-            "max": text(cols["max"])}  # fmt: skip
+    stats = {stat: text(cols[stat]) for stat in ("mean", "min", "max")}
+    # The line shows one of them unless it is the p95: format each number once.
+    same = next((stat for stat in stats if shown is cols[stat] or shown.equals(cols[stat])), None)
+    return {"shown": stats[same] if same else text(shown), **stats}
 
 
 def shown_title(view: View, group: ChartGroup, aggregate: str) -> str:

@@ -11,7 +11,8 @@ there is no p95 instead of showing a wrong number.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from metrics_toolkit import catalog
 from metrics_toolkit.analysis.coverage import HostCompleteness, cover
 from metrics_toolkit.analysis.gaps import Gap
 from metrics_toolkit.analysis.reads import Scope, collection_intervals, straddling_rows
-from metrics_toolkit.analysis.summaries import weighted_quantile
+from metrics_toolkit.analysis.summaries import grouped_quantiles
 from metrics_toolkit.explorer.coverage import RolledUpPart, rolled_up_parts
 from metrics_toolkit.explorer.query import AUTO, ViewQuery, stats_for
 from metrics_toolkit.frames.contract import TIMESTAMP
@@ -150,12 +151,18 @@ def pool_hosts(frame: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
-def build_view(source: Source, query: ViewQuery, *, p95_limit: int = P95_LIMIT) -> View:
+def build_view(
+    source: Source, query: ViewQuery, *, p95_limit: int = P95_LIMIT, percentiles: bool = True
+) -> View:
     """Load the buckets of ``query`` and derive the notes, gaps, p95 and summary.
 
     One bucket query per metric kind (gauges and rates; counters), per host, computed in
     the database; the gaps come from the same buckets, then hosts are pooled unless the
     query shows several apart. Percentiles read raw values only within ``p95_limit``.
+
+    ``percentiles=False`` leaves them out (``p95`` None, the summary's p95 NaN, no
+    ``p95_reason``): the explorer draws the charts first and adds them with
+    :func:`with_percentiles`, the one read of raw samples, while the browser draws.
     """
     gauges = [m for m in query.metrics if catalog.kind_of(m) != "counter"]
     counters = [m for m in query.metrics if catalog.kind_of(m) == "counter"]
@@ -193,9 +200,27 @@ def build_view(source: Source, query: ViewQuery, *, p95_limit: int = P95_LIMIT) 
     view.gaps = sorted(
         (g for c in view.coverage for g in c.gaps), key=lambda g: (g.start, g.host or "")
     )
-    view.p95, view.p95_total, view.p95_reason = _p95(source, query, gauges, view, p95_limit)
-    view.summary = summarize(frame, view.p95_total)
-    return view
+    view.summary = summarize(frame, None)
+    return with_percentiles(source, view, p95_limit) if percentiles else view
+
+
+def with_percentiles(source: Source, view: View, p95_limit: int = P95_LIMIT) -> View:
+    """``view`` with its p95 (per bucket and over the range) and the summary's p95 column.
+
+    A new :class:`View` (the one given, maybe cached, is left as it is); where p95 is not
+    defined, ``p95`` stays None and ``p95_reason`` says why.
+    """
+    if view.empty:
+        return view
+    gauges = [m for m in view.query.metrics if catalog.kind_of(m) != "counter"]
+    p95, total, reason = _p95(source, view.query, gauges, view, p95_limit)
+    summary = view.summary.copy()
+    if len(summary):
+        summary["p95"] = [
+            _lookup(total, *(key if isinstance(key, tuple) else (None, key)))
+            for key in summary.index
+        ]
+    return replace(view, p95=p95, p95_total=total, p95_reason=reason, summary=summary)
 
 
 def _has_data(frame: pd.DataFrame) -> pd.Series:
@@ -320,21 +345,31 @@ def bucket_quantile(
     per host (the total is then indexed by ``(host, metric)``). NaN values are ignored.
     """
 
-    def quantile(column: pd.Series) -> float:
-        data = column.to_numpy(dtype=np.float64)
-        return weighted_quantile(data, np.ones(len(data)), q)
-
     if isinstance(values.index, pd.MultiIndex):
         stamps = values.index.get_level_values(TIMESTAMP)
         keys = [values.index.get_level_values("host"), bucket_starts(stamps, width)]
-        result = values.groupby(keys).agg(quantile)
+        result = _quantile_per_group(values, values.groupby(keys), q)
         result.index.names = ["host", TIMESTAMP]
-        total = values.groupby(level="host").agg(quantile).stack()
+        total = _quantile_per_group(values, values.groupby(level="host"), q).stack()
     else:
         floor = bucket_starts(values.index, width).rename(TIMESTAMP)
-        result = values.groupby(floor).agg(quantile)
-        total = values.agg(quantile)
+        result = _quantile_per_group(values, values.groupby(floor), q)
+        total = pd.Series(
+            {m: grouped_quantiles(values[m], np.zeros(len(values)), 1, q)[0] for m in values},
+            dtype=np.float64,
+        )
     return result, total
+
+
+def _quantile_per_group(values: pd.DataFrame, grouped: Any, q: float) -> pd.DataFrame:
+    """``grouped.agg(quantile)`` for every column, sorting each column once (vectorised)."""
+    codes = grouped.ngroup().to_numpy()
+    index = grouped.size().index
+    return pd.DataFrame(
+        {m: grouped_quantiles(values[m], codes, len(index), q) for m in values.columns},
+        index=index,
+        columns=values.columns,
+    )
 
 
 def summarize(frame: pd.DataFrame, p95_total: pd.Series | None) -> pd.DataFrame:
@@ -345,32 +380,39 @@ def summarize(frame: pd.DataFrame, p95_total: pd.Series | None) -> pd.DataFrame:
     and ``max`` the highest per-second rate.
     """
     by_host = isinstance(frame.index, pd.MultiIndex)
-    groups = (
-        [(str(h), part) for h, part in frame.groupby(level="host")] if by_host else [(None, frame)]
-    )
+    groups: list[tuple[str | None, np.ndarray]]
+    if by_host:  # each host's rows, hosts sorted (as a groupby on the host level)
+        names = frame.index.get_level_values("host")
+        groups = [(str(h), np.asarray(names == h)) for h in sorted(set(names))]
+    else:
+        groups = [(None, np.ones(len(frame), dtype=bool))]
+    # Plain arrays per (metric, stat): selecting a metric's columns in a frame with
+    # (metric, stat) columns costs milliseconds each, the rows of a host a mask.
+    arrays = {key: frame[key].to_numpy(dtype=np.float64) for key in frame.columns}
     records = []
-    for host, part in groups:
+    for host, rows in groups:
         for metric in dict.fromkeys(frame.columns.get_level_values("metric")):
-            cols = part[metric]
             record: dict[str, object] = {"metric": metric}
             if by_host:
                 record["host"] = host
-            if "count" in cols:
-                counts = cols["count"].fillna(0.0)
+            if (metric, "count") in arrays:
+                counts = np.nan_to_num(arrays[metric, "count"][rows], nan=0.0)
                 samples = float(counts.sum())
-                weighted = float((cols["mean"].fillna(0.0) * counts).sum())
+                weighted = float((np.nan_to_num(arrays[metric, "mean"][rows]) * counts).sum())
                 record.update(
                     mean=weighted / samples if samples else np.nan,
-                    min=float(cols["min"].min()),
-                    max=float(cols["max"].max()),
+                    min=_extreme(np.nanmin, arrays[metric, "min"][rows]),
+                    max=_extreme(np.nanmax, arrays[metric, "max"][rows]),
                     samples=int(samples),
                 )
             else:
+                increases = arrays[metric, "increase"][rows]
+                present = ~np.isnan(increases)
                 record.update(
-                    mean=float(cols["increase"].sum(min_count=1)),
+                    mean=float(increases[present].sum()) if present.any() else np.nan,
                     min=np.nan,
-                    max=float(cols["max_rate"].max()),
-                    samples=int(cols["increase"].notna().sum()),
+                    max=_extreme(np.nanmax, arrays[metric, "max_rate"][rows]),
+                    samples=int(present.sum()),
                 )
             record["p95"] = _lookup(p95_total, host, metric)
             records.append(record)
@@ -378,6 +420,11 @@ def summarize(frame: pd.DataFrame, p95_total: pd.Series | None) -> pd.DataFrame:
     if not records:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     return pd.DataFrame.from_records(records).set_index(index)[list(SUMMARY_COLUMNS)]
+
+
+def _extreme(pick: Any, values: np.ndarray) -> float:
+    """``np.nanmin``/``np.nanmax`` of ``values``; NaN when none is a number (no warning)."""
+    return float(pick(values)) if (~np.isnan(values)).any() else np.nan
 
 
 def _lookup(total: pd.Series | None, host: str | None, metric: str) -> float:

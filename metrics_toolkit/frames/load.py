@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import Connection, bindparam, func, select, text
+from sqlalchemy import Connection, bindparam, func, select, text, type_coerce
 from sqlalchemy import exc as sa_exc
 
 from metrics_toolkit import catalog
@@ -91,15 +91,17 @@ def time_range(
 
 
 def _time_range(connection: Connection, filters: Filters) -> tuple[datetime, datetime] | None:
-    stmt = select(func.min(MetricsSnapshot.timestamp), func.max(MetricsSnapshot.timestamp)).where(
-        MetricsSnapshot.metric_type == filters.metric_type
-    )
-    if filters.start is not None:
-        stmt = stmt.where(MetricsSnapshot.timestamp >= filters.start)
-    if filters.end is not None:
-        stmt = stmt.where(MetricsSnapshot.timestamp < filters.end)
-    if filters.host is not None:
-        stmt = stmt.where(_host_expr(connection) == filters.host)
+    stamp = MetricsSnapshot.timestamp
+    if filters.host is None:
+        # The first and the last row in time order: two probes of the timestamp index
+        # (min() and max() beside a metric_type condition read the whole table in SQLite).
+        rows = _filtered(select(stamp), connection, filters)
+        stmt = select(
+            rows.order_by(stamp.asc()).limit(1).scalar_subquery(),
+            rows.order_by(stamp.desc()).limit(1).scalar_subquery(),
+        )
+    else:  # a host's rows may be rare: one pass over the range rather than a long probe
+        stmt = _filtered(select(func.min(stamp), func.max(stamp)), connection, filters)
     first, last = connection.execute(stmt).one()
     if first is None:
         return None
@@ -146,8 +148,9 @@ def list_metrics(
     filters = Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host)
     paths: dict[str, None] = {}
     with connect(source) as connection:
+        document = _without_rollup_stats(connection)
         for order in (MetricsSnapshot.timestamp.desc(), MetricsSnapshot.timestamp.asc()):
-            stmt = _filtered(select(MetricsSnapshot.metric_data), connection, filters)
+            stmt = _filtered(select(document), connection, filters)
             for (doc,) in connection.execute(stmt.order_by(order).limit(sample)):
                 if isinstance(doc, dict):
                     paths.update(dict.fromkeys(flatten(doc)))
@@ -156,6 +159,23 @@ def list_metrics(
         spec = catalog.lookup(path)
         infos.append(MetricInfo(path, spec.kind, spec.unit, spec.description))
     return infos
+
+
+def _without_rollup_stats(connection: Connection) -> Any:
+    """The document without its top-level ``_rollup`` statistics, cut in the database.
+
+    :func:`flatten` skips them; in a rolled-up row they are most of the text (a mergeable
+    statistics block per leaf), so not sending and decoding them reads several times faster.
+    """
+    data = MetricsSnapshot.metric_data
+    removed: Any
+    if connection.dialect.name == "sqlite":
+        removed = func.json_remove(data, f"$.{ROLLUP_KEY}")
+    elif connection.dialect.name == "postgresql":
+        removed = data.op("-")(ROLLUP_KEY)
+    else:
+        return data
+    return type_coerce(removed, data.type)
 
 
 def _filtered(stmt: Any, connection: Connection, filters: Filters) -> Any:
