@@ -8,32 +8,54 @@ buckets: the finest width from the snapshots, each coarser width from the one be
 merge law (``rollup(rollup(raw, 5min), 1h) == rollup(raw, 1h)``), and deletes a log entry
 only if no writer widened it meanwhile. A tier row overlapping a log entry is stale; readers
 read the snapshots there (``frames.load``).
+
+Speed: the finest width is made the archive's fast way when it can
+(``archive.fast.read_raw_chunk``: the documents read as JSON text, parsed column-wise by
+Arrow, rolled up by ``rollup.frame.resample_stats``; the same documents as ``rollup_rows``,
+as the archive's tests prove); windows holding rolled-up snapshots, counters or malformed
+documents go through ``rollup_rows`` itself. The coarser widths merge a few hundred tier
+documents per host and day through ``rollup_rows``.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Connection, Engine, and_, delete, insert, select
 
-from metrics_toolkit.documents import ROLLUP_KEY, host_of
+from metrics_toolkit import catalog
+from metrics_toolkit.archive.fast import read_raw_chunk
+from metrics_toolkit.documents import ROLLUP_KEY, host_of, shadowed
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
+from metrics_toolkit.rollup.docs import gauge_documents
+from metrics_toolkit.rollup.frame import metrics_of, resample_stats, stats_frame
+from metrics_toolkit.rollup.output import to_snapshot_docs
 from metrics_toolkit.rollup.rule import Row, rollup_rows
+from metrics_toolkit.rollup.stats import ROW_METRIC
 from metrics_toolkit.store.models import MetricsSnapshot, MetricsTier, TierDirty
 
 #: The tier widths, finest first; each divides the next. 5 min answers views up to a day or
 #: two at a few hundred points, 1 h a week to a few months, 1 day a year and more.
 TIER_WIDTHS: tuple[int, ...] = (300, 3600, 86400)
 
+#: The snapshots of a day are read and rolled up in pieces this long (a piece's documents
+#: are held as text and columns at once: 3 h of 40 hosts at 10 s is about 150 MB).
+PIECE = timedelta(hours=3)
+
 
 @dataclass
 class RefreshResult:
     entries: int = 0  # tier log entries worked through
     buckets: int = 0  # tier rows written
+    days: int = 0  # UTC days recomputed (one transaction each)
+    rows_read: int = 0  # snapshot rows read
+    left: int = 0  # entries a writer widened meanwhile (they stay for the next refresh)
 
 
 def refresh(
@@ -41,88 +63,69 @@ def refresh(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> RefreshResult:
-    """Recompute the tier buckets the tier log marks, one (metric_type, day) per transaction.
+    """Recompute the tier buckets the tier log marks, one UTC day per transaction.
 
     ``progress(done, total)`` is called after each day. Safe to interrupt: what was done
-    is committed, the rest stays in the log.
+    is committed, the rest stays in the log (the next refresh resumes there).
     """
     result = RefreshResult()
     if isinstance(engine, Connection):
-        work = _pending(engine)
-        for n, (key, entries) in enumerate(work, 1):
-            result.buckets += _refresh_day(engine, key[0], entries)
-            result.entries += len(entries)
+        work = pending(engine)
+        for n, entries in enumerate(work, 1):
+            _refresh_day(engine, entries, result)
             if progress is not None:
                 progress(n, len(work))
         return result
     with engine.connect() as connection:
-        work = _pending(connection)
+        work = pending(connection)
         connection.rollback()
-    for n, (key, entries) in enumerate(work, 1):
+    for n, entries in enumerate(work, 1):
         with engine.begin() as connection:
-            result.buckets += _refresh_day(connection, key[0], entries)
-        result.entries += len(entries)
+            _refresh_day(connection, entries, result)
         if progress is not None:
             progress(n, len(work))
     return result
 
 
-def _pending(connection: Connection) -> list[tuple[tuple[str, datetime], list[Any]]]:
+def pending(connection: Connection) -> list[list[Any]]:
+    """The tier log's entries, grouped by UTC day (oldest first)."""
     rows = connection.execute(
-        select(TierDirty).order_by(TierDirty.metric_type, TierDirty.day, TierDirty.host)
+        select(TierDirty).order_by(TierDirty.day, TierDirty.metric_type, TierDirty.host)
     ).all()
-    days: dict[tuple[str, datetime], list[Any]] = defaultdict(list)
+    days: dict[datetime, list[Any]] = defaultdict(list)
     for entry in rows:
-        days[entry.metric_type, as_utc(entry.day)].append(entry)
-    return list(days.items())
+        days[as_utc(entry.day)].append(entry)
+    return list(days.values())
 
 
-def _refresh_day(connection: Connection, metric_type: str, entries: Sequence[Any]) -> int:
-    hosts = {e.host for e in entries}
+def _refresh_day(connection: Connection, entries: Sequence[Any], result: RefreshResult) -> None:
+    """Every tier bucket of every key that overlaps ``entries``' span (one UTC day)."""
     lo = min(as_utc(e.first_ts) for e in entries)
     hi = max(as_utc(e.last_ts) for e in entries)
-    written = 0
-    below: int | None = None
+    finer: pd.DataFrame | None = None  # the width below, as statistics, over its window
+    window: tuple[datetime, datetime] | None = None
+    below = 0
     for width in TIER_WIDTHS:
         step = timedelta(seconds=width)
         start, end = bucket_start(lo, step), bucket_start(hi, step) + step
-        if below is None:
-            rows = [
-                r
-                for r in _snapshot_rows(connection, metric_type, start, end)
-                if host_of(r[2]) in hosts
-            ]
+        if window is None:
+            stats, docs = _from_snapshots(connection, start, end, width, result)
         else:
-            rows = _tier_rows(connection, below, metric_type, hosts, start, end)
-        docs = rollup_rows(rows, Interval(width))
-        connection.execute(
-            delete(MetricsTier).where(
-                MetricsTier.width_seconds == width,
-                MetricsTier.metric_type == metric_type,
-                MetricsTier.host.in_(sorted(hosts)),
-                MetricsTier.timestamp >= start,
-                MetricsTier.timestamp < end,
-            )
-        )
-        if docs:
-            connection.execute(
-                insert(MetricsTier),
-                [
-                    {
-                        "width_seconds": width,
-                        "metric_type": mt,
-                        "host": host_of(doc),
-                        "timestamp": ts,
-                        "samples": doc[ROLLUP_KEY]["samples"],
-                        "metric_data": doc,
-                    }
-                    for ts, mt, doc in docs
-                ],
-            )
-        written += len(docs)
-        below = width
+            # The finer buckets of this window outside the one just made are valid tier
+            # rows (every log entry of the day is in this transaction): read them back.
+            edges = [
+                *_tier_rows(connection, below, start, window[0]),
+                *_tier_rows(connection, below, window[1], end),
+            ]
+            parts = [f for f in (finer, stats_frame(edges) if edges else None) if f is not None]
+            stats = resample_stats(pd.concat(parts), Interval(width)) if parts else None
+            docs = _documents(stats) if stats is not None else []
+        _replace(connection, width, start, end, docs)
+        result.buckets += len(docs)
+        finer, window, below = stats, (start, end), width
+    left = 0
     for e in entries:  # only if no writer widened the entry since it was read
-        connection.execute(
+        gone = connection.execute(
             delete(TierDirty).where(
                 and_(
                     TierDirty.metric_type == e.metric_type,
@@ -132,44 +135,99 @@ def _refresh_day(connection: Connection, metric_type: str, entries: Sequence[Any
                 )
             )
         )
-    return written
+        left += gone.rowcount == 0  # type: ignore[attr-defined]
+    result.entries += len(entries)
+    result.left += left
+    result.days += 1
 
 
-def _snapshot_rows(
-    connection: Connection, metric_type: str, start: datetime, end: datetime
-) -> list[Row]:
+def _from_snapshots(
+    connection: Connection, start: datetime, end: datetime, width: int, result: RefreshResult
+) -> tuple[pd.DataFrame | None, list[Row]]:
+    """The rule at ``width`` over the snapshots of ``[start, end)``, piece by piece: the
+    buckets as statistics (with their labels, for the coarser widths) and as documents."""
+    docs: list[Row] = []
+    frames: list[pd.DataFrame] = []
+    step = timedelta(seconds=width)
+    piece = max(PIECE // step, 1) * step
+    lo = start
+    while lo < end:
+        hi = min(lo + piece, end)
+        fast = read_raw_chunk(connection, lo, hi)
+        if fast is not None and not shadowed(fast.values):
+            result.rows_read += len(fast)
+            if len(fast):
+                stats, labels = fast.rollup_stats(Interval(width))
+                stats[ROW_METRIC, "labels"] = [copy.deepcopy(label) for label in labels]
+                frames.append(stats)
+                docs.extend(gauge_documents(stats, labels))  # takes the labels as its own
+        else:
+            rows = _snapshot_rows(connection, lo, hi)
+            result.rows_read += len(rows)
+            made = rollup_rows(rows, Interval(width))
+            if made:
+                frames.append(stats_frame(made))
+                docs.extend(made)
+        lo = hi
+    return (pd.concat(frames) if frames else None), docs
+
+
+def _documents(stats: pd.DataFrame) -> list[Row]:
+    """The rolled-up documents of a resampled stats frame (with a labels column)."""
+    metrics = metrics_of(stats)
+    if shadowed(metrics) or any(catalog.kind_of(path) == "counter" for path in metrics):
+        return to_snapshot_docs(stats)
+    labels = [copy.deepcopy(v) if isinstance(v, dict) else {} for v in stats[ROW_METRIC, "labels"]]
+    return gauge_documents(stats, labels)
+
+
+def _replace(
+    connection: Connection, width: int, start: datetime, end: datetime, docs: list[Row]
+) -> None:
+    connection.execute(
+        delete(MetricsTier).where(
+            MetricsTier.width_seconds == width,
+            MetricsTier.timestamp >= start,
+            MetricsTier.timestamp < end,
+        )
+    )
+    if docs:
+        connection.execute(
+            insert(MetricsTier),
+            [
+                {
+                    "width_seconds": width,
+                    "metric_type": mt,
+                    "host": host_of(doc),
+                    "timestamp": ts,
+                    "samples": doc[ROLLUP_KEY]["samples"],
+                    "metric_data": doc,
+                }
+                for ts, mt, doc in docs
+            ],
+        )
+
+
+def _snapshot_rows(connection: Connection, start: datetime, end: datetime) -> list[Row]:
     stmt = (
         select(MetricsSnapshot.timestamp, MetricsSnapshot.metric_type, MetricsSnapshot.metric_data)
-        .where(
-            MetricsSnapshot.metric_type == metric_type,
-            MetricsSnapshot.timestamp >= start,
-            MetricsSnapshot.timestamp < end,
-        )
+        .where(MetricsSnapshot.timestamp >= start, MetricsSnapshot.timestamp < end)
         .order_by(MetricsSnapshot.timestamp, MetricsSnapshot.id)
     )
     return [(as_utc(ts), mt, doc) for ts, mt, doc in connection.execute(stmt)]
 
 
-def _tier_rows(
-    connection: Connection,
-    width: int,
-    metric_type: str,
-    hosts: set[str],
-    start: datetime,
-    end: datetime,
-) -> list[Row]:
+def _tier_rows(connection: Connection, width: int, start: datetime, end: datetime) -> list[Row]:
     stmt = (
         select(MetricsTier.timestamp, MetricsTier.metric_type, MetricsTier.metric_data)
         .where(
             MetricsTier.width_seconds == width,
-            MetricsTier.metric_type == metric_type,
-            MetricsTier.host.in_(sorted(hosts)),
             MetricsTier.timestamp >= start,
             MetricsTier.timestamp < end,
         )
-        .order_by(MetricsTier.host, MetricsTier.timestamp)
+        .order_by(MetricsTier.metric_type, MetricsTier.host, MetricsTier.timestamp)
     )
     return [(as_utc(ts), mt, doc) for ts, mt, doc in connection.execute(stmt)]
 
 
-__all__ = ["TIER_WIDTHS", "RefreshResult", "refresh"]
+__all__ = ["PIECE", "TIER_WIDTHS", "RefreshResult", "pending", "refresh"]
