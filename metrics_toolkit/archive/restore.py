@@ -41,6 +41,7 @@ from metrics_toolkit.documents import ROLLUP_KEY, flatten
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.rule import host_of
+from metrics_toolkit.store import tier_log
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import MetricsSnapshot
 
@@ -198,6 +199,10 @@ def restore(
         with Session(engine) as session, session.begin():
             session.execute(delete(MetricsSnapshot).where(MetricsSnapshot.id == rollup.id))
             inserted = _insert_ignore(session, rows)
+            last = rollup.end - timedelta(microseconds=1)
+            tier_log.mark(
+                session.connection(), [(rollup.metric_type, rollup.host, rollup.start, last)]
+            )
         result.rollups_replaced += 1
         result.restored += inserted
         result.already_present += len(rows) - inserted

@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.faults import FaultPoints
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
 from metrics_toolkit.rollup.rule import Row, host_of, rollup_rows
+from metrics_toolkit.store import tier_log
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.locks import exclusive
 from metrics_toolkit.store.models import (
@@ -576,6 +577,7 @@ def _delete_chunk(
     chunk.rows_archived = len(rows) if pending else 0
     with Session(engine) as session, session.begin():
         chunk.rows_deleted = _delete_ids(session, [r[0] for r in rows], lo, hi)
+        tier_log.mark(session.connection(), tier_log.spans_of(r[1:] for r in rows))
         _fault("after_delete")
         _commit_chunk(session, store, run_id, pending, chunk)
     _finalize(engine, store, pending)
@@ -677,6 +679,7 @@ def _rollup_chunk(
             _delete_ids(session, ids, lo, hi)
             _fault("after_delete")
             new_ids = _insert_rollups(session, rollups)
+            tier_log.mark(session.connection(), _bucket_spans(rollups, the_plan.interval))
             _fault("after_insert")
             _verify(session, new_ids, expected)
             chunk.rollups_written = len(new_ids)
@@ -685,6 +688,12 @@ def _rollup_chunk(
             _commit_chunk(session, store, run_id, pending, chunk)
     _finalize(engine, store, pending)
     return chunk
+
+
+def _bucket_spans(rollups: list[Row], width: Interval) -> list[tier_log.Span]:
+    """The tier log spans of a rollup chunk: each rollup's bucket holds the rows it replaced."""
+    end = width.timedelta - timedelta(microseconds=1)
+    return [(mt, host_of(doc), ts, ts + end) for ts, mt, doc in rollups]
 
 
 def _archive_tables(store: ArchiveStore, the_plan: Plan, fast: RawChunk, stem: str) -> list[Path]:
