@@ -61,6 +61,8 @@ from sqlalchemy.orm import Session
 from metrics_toolkit.archive.fast import RawChunk, read_raw_chunk
 from metrics_toolkit.archive.plan import Plan, chunks, plan
 from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore, is_url
+from metrics_toolkit.archive.tiers import RefreshResult
+from metrics_toolkit.archive.tiers import refresh as refresh_tiers
 from metrics_toolkit.documents import ROLLUP_KEY, flatten, shadowed
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.faults import FaultPoints
@@ -108,6 +110,7 @@ class RunResult:
     chunks: list[ChunkResult] = field(default_factory=list)
     recovered_files: int = 0
     discarded_files: int = 0
+    tiers: RefreshResult | None = None  # the tier refresh after the policy steps
 
     def total(self, name: str) -> int:
         return sum(int(getattr(chunk, name)) for chunk in self.chunks)
@@ -304,6 +307,8 @@ def run_archive(
     wait_seconds: float = 0.0,
     progress: Progress | None = None,
     columnar: bool = True,
+    tiers: bool = True,
+    tier_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Apply the active policy at ``now`` (default: the current time).
 
@@ -311,7 +316,9 @@ def run_archive(
     :class:`ChunkResult`. Chunks of raw, counter-free rows are rolled up as columns
     (:mod:`metrics_toolkit.archive.fast`); ``columnar=False`` sends every chunk through
     the general, document-by-document path instead (same results, slower: for
-    comparisons). Raises :class:`~metrics_toolkit.store.locks.JobBusy` when another run
+    comparisons). After the policy steps the rollup tiers are refreshed
+    (``archive.tiers.refresh``; ``tier_progress(done, total)`` per day) unless ``tiers`` is
+    false. Raises :class:`~metrics_toolkit.store.locks.JobBusy` when another run
     holds the lock, :class:`~metrics_toolkit.errors.InvalidPolicy` before touching
     anything when the policy is invalid.
     """
@@ -349,6 +356,8 @@ def run_archive(
             raise
         _finish_run(engine, run_id, "completed", last_run=the_plan.now)
         result.status = "completed"
+        if tiers:  # after the policy steps, so the buckets they changed are made once
+            result.tiers = refresh_tiers(engine, progress=tier_progress)
         return result
 
 
