@@ -72,7 +72,7 @@ def refresh(
     if isinstance(engine, Connection):
         work = pending(engine)
         for n, entries in enumerate(work, 1):
-            _refresh_day(engine, entries, result)
+            refresh_entries(engine, entries, result)
             if progress is not None:
                 progress(n, len(work))
         return result
@@ -81,7 +81,7 @@ def refresh(
         connection.rollback()
     for n, entries in enumerate(work, 1):
         with engine.begin() as connection:
-            _refresh_day(connection, entries, result)
+            refresh_entries(connection, entries, result)
         if progress is not None:
             progress(n, len(work))
     return result
@@ -98,8 +98,10 @@ def pending(connection: Connection) -> list[list[Any]]:
     return list(days.values())
 
 
-def _refresh_day(connection: Connection, entries: Sequence[Any], result: RefreshResult) -> None:
-    """Every tier bucket of every key that overlaps ``entries``' span (one UTC day)."""
+def refresh_entries(connection: Connection, entries: Sequence[Any], result: RefreshResult) -> None:
+    """Recompute every tier bucket, of every key, that overlaps ``entries``' span (the log
+    entries of one UTC day, as :func:`pending` read them), then delete each entry whose
+    ``seq`` did not move: a writer that committed since :func:`pending` leaves its entry."""
     lo = min(as_utc(e.first_ts) for e in entries)
     hi = max(as_utc(e.last_ts) for e in entries)
     finer: pd.DataFrame | None = None  # the width below, as statistics, over its window
@@ -230,4 +232,4 @@ def _tier_rows(connection: Connection, width: int, start: datetime, end: datetim
     return [(as_utc(ts), mt, doc) for ts, mt, doc in connection.execute(stmt)]
 
 
-__all__ = ["PIECE", "TIER_WIDTHS", "RefreshResult", "pending", "refresh"]
+__all__ = ["PIECE", "TIER_WIDTHS", "RefreshResult", "pending", "refresh", "refresh_entries"]
