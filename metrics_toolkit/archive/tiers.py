@@ -20,8 +20,10 @@ documents per host and day through ``rollup_rows``.
 from __future__ import annotations
 
 import copy
+import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +32,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, and_, delete, insert, select
 
 from metrics_toolkit import catalog
-from metrics_toolkit.archive.fast import read_raw_chunk
+from metrics_toolkit.archive.fast import RawChunk, read_raw_chunk
 from metrics_toolkit.documents import ROLLUP_KEY, host_of, shadowed
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
 from metrics_toolkit.rollup.docs import gauge_documents
@@ -47,6 +49,12 @@ TIER_WIDTHS: tuple[int, ...] = (300, 3600, 86400)
 #: The snapshots of a day are read and rolled up in pieces this long (a piece's documents
 #: are held as text and columns at once: 3 h of 40 hosts at 10 s is about 150 MB).
 PIECE = timedelta(hours=3)
+
+
+_COPY = (
+    f"COPY {MetricsTier.__tablename__} "
+    "(width_seconds, metric_type, host, timestamp, samples, metric_data) FROM STDIN"
+)
 
 
 @dataclass
@@ -79,12 +87,76 @@ def refresh(
     with engine.connect() as connection:
         work = pending(connection)
         connection.rollback()
-    for n, entries in enumerate(work, 1):
-        with engine.begin() as connection:
-            refresh_entries(connection, entries, result)
-        if progress is not None:
-            progress(n, len(work))
+    pieces = [p for entries in work for p in _pieces(*_window(entries, TIER_WIDTHS[0]))]
+    with _ReadAhead(engine, pieces if engine.dialect.name == "postgresql" else []) as reader:
+        for n, entries in enumerate(work, 1):
+            with engine.begin() as connection:
+                refresh_entries(connection, entries, result, reader=reader)
+            if progress is not None:
+                progress(n, len(work))
     return result
+
+
+class _ReadAhead:
+    """The finest width's pieces read as columns, each on its own connection while the one
+    before is worked on (PostgreSQL: the server renders the next piece's documents as text
+    while Python rolls this one up). A piece is read after the log was, so a write it
+    misses has moved its entry's ``seq`` and stays marked; snapshots are never written here.
+    """
+
+    def __init__(self, engine: Engine, pieces: Sequence[tuple[datetime, datetime]]) -> None:
+        self.engine = engine
+        self.index = {piece: i for i, piece in enumerate(pieces)}
+        self.pieces = list(pieces)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiers-read")
+        self.reads: dict[int, Future[RawChunk | None]] = {}
+        self._start(0)
+
+    def __enter__(self) -> _ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self.reads.values():
+            future.cancel()
+        self.pool.shutdown(wait=True)
+
+    def _start(self, i: int) -> None:
+        if i < len(self.pieces) and i not in self.reads:
+            self.reads[i] = self.pool.submit(self._read, *self.pieces[i])
+
+    def _read(self, lo: datetime, hi: datetime) -> RawChunk | None:
+        with self.engine.connect() as connection:
+            chunk = read_raw_chunk(connection, lo, hi)
+            connection.rollback()
+        return chunk
+
+    def read(self, connection: Connection, lo: datetime, hi: datetime) -> RawChunk | None:
+        i = self.index.get((lo, hi))
+        if i is None:
+            return read_raw_chunk(connection, lo, hi)
+        self._start(i)
+        future = self.reads.pop(i)
+        self._start(i + 1)
+        return future.result()
+
+
+def _window(entries: Sequence[Any], width: int) -> tuple[datetime, datetime, int]:
+    """The buckets of ``width`` that ``entries`` (one day's) overlap: ``[start, end)``."""
+    step = timedelta(seconds=width)
+    lo = min(as_utc(e.first_ts) for e in entries)
+    hi = max(as_utc(e.last_ts) for e in entries)
+    return bucket_start(lo, step), bucket_start(hi, step) + step, width
+
+
+def _pieces(start: datetime, end: datetime, width: int) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut in pieces of about :data:`PIECE`, on ``width``'s buckets."""
+    step = timedelta(seconds=width)
+    piece = max(PIECE // step, 1) * step
+    out = []
+    while start < end:
+        out.append((start, min(start + piece, end)))
+        start += piece
+    return out
 
 
 def pending(connection: Connection) -> list[list[Any]]:
@@ -98,20 +170,24 @@ def pending(connection: Connection) -> list[list[Any]]:
     return list(days.values())
 
 
-def refresh_entries(connection: Connection, entries: Sequence[Any], result: RefreshResult) -> None:
+def refresh_entries(
+    connection: Connection,
+    entries: Sequence[Any],
+    result: RefreshResult,
+    *,
+    reader: _ReadAhead | None = None,
+) -> None:
     """Recompute every tier bucket, of every key, that overlaps ``entries``' span (the log
     entries of one UTC day, as :func:`pending` read them), then delete each entry whose
     ``seq`` did not move: a writer that committed since :func:`pending` leaves its entry."""
-    lo = min(as_utc(e.first_ts) for e in entries)
-    hi = max(as_utc(e.last_ts) for e in entries)
     finer: pd.DataFrame | None = None  # the width below, as statistics, over its window
     window: tuple[datetime, datetime] | None = None
     below = 0
     for width in TIER_WIDTHS:
-        step = timedelta(seconds=width)
-        start, end = bucket_start(lo, step), bucket_start(hi, step) + step
+        start, end, _ = _window(entries, width)
         if window is None:
-            stats, docs = _from_snapshots(connection, start, end, width, result)
+            read = reader.read if reader is not None else read_raw_chunk
+            stats, docs = _from_snapshots(connection, start, end, width, result, read)
         else:
             # The finer buckets of this window outside the one just made are valid tier
             # rows (every log entry of the day is in this transaction): read them back.
@@ -144,18 +220,19 @@ def refresh_entries(connection: Connection, entries: Sequence[Any], result: Refr
 
 
 def _from_snapshots(
-    connection: Connection, start: datetime, end: datetime, width: int, result: RefreshResult
+    connection: Connection,
+    start: datetime,
+    end: datetime,
+    width: int,
+    result: RefreshResult,
+    read: Callable[[Connection, datetime, datetime], RawChunk | None],
 ) -> tuple[pd.DataFrame | None, list[Row]]:
     """The rule at ``width`` over the snapshots of ``[start, end)``, piece by piece: the
     buckets as statistics (with their labels, for the coarser widths) and as documents."""
     docs: list[Row] = []
     frames: list[pd.DataFrame] = []
-    step = timedelta(seconds=width)
-    piece = max(PIECE // step, 1) * step
-    lo = start
-    while lo < end:
-        hi = min(lo + piece, end)
-        fast = read_raw_chunk(connection, lo, hi)
+    for lo, hi in _pieces(start, end, width):
+        fast = read(connection, lo, hi)
         if fast is not None and not shadowed(fast.values):
             result.rows_read += len(fast)
             if len(fast):
@@ -170,7 +247,6 @@ def _from_snapshots(
             if made:
                 frames.append(stats_frame(made))
                 docs.extend(made)
-        lo = hi
     return (pd.concat(frames) if frames else None), docs
 
 
@@ -193,7 +269,15 @@ def _replace(
             MetricsTier.timestamp < end,
         )
     )
-    if docs:
+    if docs and connection.dialect.name == "postgresql":
+        # COPY: one stream, the documents serialised once (executemany costs a round of
+        # parameter adaptation per row, and these documents are large).
+        cursor = connection.connection.driver_connection.cursor()
+        with cursor, cursor.copy(_COPY) as copy:
+            for ts, mt, doc in docs:
+                samples = doc[ROLLUP_KEY]["samples"]
+                copy.write_row((width, mt, host_of(doc), ts, samples, json.dumps(doc)))
+    elif docs:
         connection.execute(
             insert(MetricsTier),
             [
