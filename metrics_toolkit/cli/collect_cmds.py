@@ -147,12 +147,13 @@ def generate(
             batch_size=batch_size,
             on_batch=lambda rows: progress.advance(task, rows),
         )
+    tiers = refresh_with_bar(engine)
     click.echo(
         f"Wrote {result.inserted:,} snapshot(s) ({result.duplicates:,} already stored) for "
         f"{hosts} host(s) from {start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC in "
-        f"{result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s) into {app.url_text}."
+        f"{result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s) into {app.url_text}. "
+        + summary(tiers)
     )
-    click.echo(summary(refresh_with_bar(engine)))
 
 
 COMMANDS = [collect, generate]
