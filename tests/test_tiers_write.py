@@ -7,6 +7,7 @@ every tier row whose (metric_type, host, span) overlaps no log entry equals
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -162,6 +163,38 @@ def test_a_writer_committing_while_refresh_runs_leaves_its_entry(engine: Engine)
         check_invariant(connection)
     again = refresh(engine)
     assert again.entries == 1 and again.left == 0
+    with engine.connect() as connection:
+        check_invariant(connection, clean=True)
+
+
+def test_writers_racing_a_refresh_leave_the_log_right(engine: Engine) -> None:
+    rows = [
+        (T0 + timedelta(minutes=40 * i), "aggregated", _doc(host, float(i % 11)))
+        for i in range(6 * 36)
+        for host in ("a", "b")
+    ]
+    write_snapshots(engine, rows)
+    errors: list[BaseException] = []
+    written: list[int] = []
+
+    def writer() -> None:  # late rows into every day, on its own connections, as it runs
+        try:
+            for i in range(30):
+                late = T0 + timedelta(days=i % 6, minutes=7 * i, seconds=3)
+                written.append(
+                    write_snapshots(engine, [(late, "aggregated", _doc("a", 90.0 + i))]).inserted
+                )
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    refresh(engine)
+    thread.join()
+    assert not errors and sum(written) == 30
+    with engine.connect() as connection:
+        check_invariant(connection)  # whatever landed after the refresh read it is marked
+    refresh(engine)
     with engine.connect() as connection:
         check_invariant(connection, clean=True)
 
