@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, select
@@ -29,9 +30,11 @@ from metrics_toolkit.archive.tiers import (
     refresh,
     refresh_entries,
 )
+from metrics_toolkit.cli import main
 from metrics_toolkit.documents import host_of
 from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.rollup.rule import rollup_rows
+from metrics_toolkit.store.db import make_engine
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import (
     ArchiveFile,
@@ -223,6 +226,41 @@ def test_an_interrupted_refresh_resumes(engine: Engine) -> None:
     assert refresh(engine).entries == left
     with engine.connect() as connection:
         check_invariant(connection, clean=True)
+
+
+def _log_size(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return len(connection.execute(select(TierDirty)).all())
+
+
+def test_the_commands_users_run_refresh_the_tiers(db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    try:
+        _reset(engine)
+        rows = [(T0 + timedelta(minutes=30 * i), "aggregated", _doc("a", float(i)))
+                for i in range(150)]  # fmt: skip
+        write_snapshots(engine, rows)
+        assert _log_size(engine) > 0
+        base = ["--database-url", db_url]
+        dry = CliRunner().invoke(main, [*base, "archive", "run", "--dry-run", "--now",
+                                        (T0 + SPAN).isoformat()])  # fmt: skip
+        assert dry.exit_code == 0, dry.output
+        assert _log_size(engine) > 0  # a dry run writes no tiers
+        upgrade = CliRunner().invoke(main, [*base, "db", "upgrade"])
+        assert upgrade.exit_code == 0, upgrade.output
+        assert "Rollup tiers:" in upgrade.stdout and _log_size(engine) == 0
+        with engine.connect() as connection:
+            check_invariant(connection, clean=True)
+        now = ["--now", (T0 + SPAN).isoformat()]
+        run = CliRunner().invoke(
+            main, [*base, "archive", "run", "--archive-path", str(tmp_path), *now]
+        )
+        assert run.exit_code == 0, run.output
+        assert "Rollup tiers:" in run.stdout and _log_size(engine) == 0
+        with engine.connect() as connection:
+            check_invariant(connection, clean=True)
+    finally:
+        engine.dispose()
 
 
 def _reset(engine: Engine) -> None:
