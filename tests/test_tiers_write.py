@@ -293,7 +293,9 @@ def _apply(engine: Engine, archive: Path, step: tuple[str, Any]) -> None:
     kind, arg = step
     if kind in ("ingest", "late"):
         # "late": rows into the first hours, buckets the tiers (or the archive) already hold.
-        shift = (lambda t: T0 + (t - T0) / 12) if kind == "late" else (lambda t: t)
+        def shift(t: datetime) -> datetime:
+            return T0 + (t - T0) / 12 if kind == "late" else t
+
         write_snapshots(
             engine,
             [(shift(t), "aggregated", _doc(h, v + 0.25, with_mem=m)) for t, h, v, m in arg],

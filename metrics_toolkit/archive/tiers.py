@@ -213,7 +213,7 @@ def refresh_entries(
                 )
             )
         )
-        left += gone.rowcount == 0  # type: ignore[attr-defined]
+        left += gone.rowcount == 0
     result.entries += len(entries)
     result.left += left
     result.days += 1
@@ -272,7 +272,8 @@ def _replace(
     if docs and connection.dialect.name == "postgresql":
         # COPY: one stream, the documents serialised once (executemany costs a round of
         # parameter adaptation per row, and these documents are large).
-        cursor = connection.connection.driver_connection.cursor()
+        driver: Any = connection.connection.driver_connection
+        cursor = driver.cursor()
         with cursor, cursor.copy(_COPY) as copy:
             for ts, mt, doc in docs:
                 samples = doc[ROLLUP_KEY]["samples"]

@@ -385,7 +385,7 @@ def _mark_tier_log(session: Session, flush_context: Any, instances: Any) -> None
         if obj in session.dirty and not session.is_modified(obj):
             continue
         state = sa_inspect(obj)
-        values: list[tuple[Any, Any, Any]] = []
+        values: list[tuple[list[Any], list[Any]]] = []
         for name in ("timestamp", "metric_type", "metric_data"):
             history = state.attrs[name].history
             now = [*history.added, *history.unchanged] or [getattr(obj, name)]
