@@ -146,6 +146,18 @@ def test_orm_inserts_updates_and_deletes_are_marked(engine: Engine) -> None:
     refresh(engine)
     with engine.connect() as connection:
         assert check_invariant(connection, clean=True) > 0
+    # Rows changed without their old values loaded (expired after a commit) mark both places.
+    with Session(engine) as session:
+        rows = session.scalars(select(MetricsSnapshot).order_by(MetricsSnapshot.id)).all()
+        session.commit()  # expires them
+        rows[0].timestamp = T0 + timedelta(days=2)
+        rows[1].metric_data = _doc("c", 3.0)
+        session.commit()
+    with engine.connect() as connection:
+        check_invariant(connection)
+    refresh(engine)
+    with engine.connect() as connection:
+        assert check_invariant(connection, clean=True) > 0
 
 
 def test_a_writer_committing_while_refresh_runs_leaves_its_entry(engine: Engine) -> None:

@@ -87,10 +87,12 @@ class MetricsSnapshot(Base):
 
     __tablename__ = "metrics_snapshots"
 
+    # active_history: a change loads the old value first, so the tier log hook (below)
+    # marks where the row was as well as where it goes.
     id: Mapped[int] = mapped_column(primary_key=True)
-    timestamp: Mapped[datetime] = mapped_column(index=True)
-    metric_type: Mapped[str] = mapped_column(String(50))
-    metric_data: Mapped[dict[str, Any]]
+    timestamp: Mapped[datetime] = mapped_column(index=True, active_history=True)
+    metric_type: Mapped[str] = mapped_column(String(50), active_history=True)
+    metric_data: Mapped[dict[str, Any]] = mapped_column(active_history=True)
 
     def __repr__(self) -> str:
         host = self.metric_data.get("host") if isinstance(self.metric_data, dict) else None
