@@ -125,6 +125,10 @@ class RawChunk:
         stats = resample_stats(frame, width, kind_of=self.kind_of)
         return stats, self._labels(stats.index, width)
 
+    def bucket_labels(self, index: pd.Index, width: Interval) -> list[dict[str, Any]]:
+        """Fresh label documents of the buckets of ``index`` (a ``rollup_stats`` index)."""
+        return self._labels(index, width)
+
     def _labels(self, index: pd.Index, width: Interval) -> list[dict[str, Any]]:
         """The labels of each bucket's latest row (rows are in time, then id, order)."""
         buckets = self._bucket_micros(width)
