@@ -36,6 +36,7 @@ from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.rollup.rule import rollup_rows
 from metrics_toolkit.store.db import make_engine
 from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.locks import JobBusy, exclusive
 from metrics_toolkit.store.models import (
     ArchiveFile,
     ArchiveRun,
@@ -214,6 +215,14 @@ def test_writers_racing_a_refresh_leave_the_log_right(engine: Engine) -> None:
         check_invariant(connection, clean=True)
 
 
+def test_one_refresh_at_a_time(engine: Engine) -> None:
+    write_snapshots(engine, [(T0, "aggregated", _doc("a", 1.0))])
+    with exclusive(engine, "tiers"), pytest.raises(JobBusy):
+        refresh(engine, wait_seconds=0)
+    assert _dirty(engine)  # nothing was taken from the log
+    assert refresh(engine).entries == 1
+
+
 def test_an_interrupted_refresh_resumes(engine: Engine) -> None:
     rows = [
         (T0 + timedelta(hours=5 * i), "aggregated", _doc(host, float(i)))
@@ -363,7 +372,7 @@ def test_archive_rollups_retention_deletes_and_restores_are_marked(
 
 
 @settings(
-    max_examples=15,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -39,6 +39,7 @@ from metrics_toolkit.rollup.frame import metrics_of, resample_stats, stats_frame
 from metrics_toolkit.rollup.output import to_snapshot_docs
 from metrics_toolkit.rollup.rule import Row, rollup_rows
 from metrics_toolkit.rollup.stats import ROW_METRIC
+from metrics_toolkit.store.locks import exclusive
 from metrics_toolkit.store.models import MetricsSnapshot, MetricsTier, TierDirty
 
 #: The tier widths, finest first; each divides the next. 5 min answers views up to a day or
@@ -69,11 +70,15 @@ def refresh(
     engine: Engine | Connection,
     *,
     progress: Callable[[int, int], None] | None = None,
+    wait_seconds: float = 3600.0,
 ) -> RefreshResult:
     """Recompute the tier buckets the tier log marks, one UTC day per transaction.
 
     ``progress(done, total)`` is called after each day. Safe to interrupt: what was done
-    is committed, the rest stays in the log (the next refresh resumes there).
+    is committed, the rest stays in the log (the next refresh resumes there). Given an
+    engine, a refresh running elsewhere is waited for (``wait_seconds``, then
+    :class:`~metrics_toolkit.store.locks.JobBusy`); given a connection, it runs in the
+    caller's transaction and the caller serialises.
     """
     result = RefreshResult()
     if isinstance(engine, Connection):
@@ -83,16 +88,19 @@ def refresh(
             if progress is not None:
                 progress(n, len(work))
         return result
-    with engine.connect() as connection:
-        work = pending(connection)
-        connection.rollback()
-    pieces = [p for entries in work for p in _pieces(*_window(entries, TIER_WIDTHS[0]))]
-    with _ReadAhead(engine, pieces if engine.dialect.name == "postgresql" else []) as reader:
-        for n, entries in enumerate(work, 1):
-            with engine.begin() as connection:
-                refresh_entries(connection, entries, result, reader=reader)
-            if progress is not None:
-                progress(n, len(work))
+    # One refresh at a time (two would write the same tier rows); a second one waits.
+    with exclusive(engine, "tiers", wait_seconds=wait_seconds):
+        with engine.connect() as connection:
+            work = pending(connection)
+            connection.rollback()
+        pieces = [p for entries in work for p in _pieces(*_window(entries, TIER_WIDTHS[0]))]
+        postgres = engine.dialect.name == "postgresql"
+        with _ReadAhead(engine, pieces if postgres else []) as reader:
+            for n, entries in enumerate(work, 1):
+                with engine.begin() as connection:
+                    refresh_entries(connection, entries, result, reader=reader)
+                if progress is not None:
+                    progress(n, len(work))
     return result
 
 
