@@ -285,7 +285,9 @@ class Schedule:
         result = run_archive(self.engine, archive_path=self.archive_path)
         return (
             f"{result.total('rows_replaced'):,} rows rolled up, "
-            f"{result.total('rows_deleted'):,} deleted, {result.total('rows_archived'):,} archived"
+            f"{result.total('rows_deleted'):,} deleted, "
+            f"{result.total('rows_archived'):,} archived, "
+            f"{result.tiers.buckets if result.tiers else 0:,} tier buckets refreshed"
         )
 
     def _report(self, spec: JobSpec, scheduled: datetime) -> str:

@@ -110,6 +110,11 @@ class RawChunk:
 
     def rollups(self, interval: str | Interval) -> list[Row]:
         """The rolled-up rows ``(bucket_start, metric_type, doc)`` of the chunk (the rule)."""
+        stats, labels = self.rollup_stats(interval)
+        return gauge_documents(stats, labels, kind_of=self.kind_of)
+
+    def rollup_stats(self, interval: str | Interval) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """The chunk resampled to ``interval`` (a stats frame) and each bucket's labels."""
         width = Interval.parse(interval)
         stamps = pd.DatetimeIndex(self.micros.view("datetime64[us]"), name="timestamp")
         index = pd.MultiIndex.from_arrays(
@@ -118,7 +123,11 @@ class RawChunk:
         )
         frame = pd.DataFrame(self.values, index=index, columns=list(self.values), copy=False)
         stats = resample_stats(frame, width, kind_of=self.kind_of)
-        return gauge_documents(stats, self._labels(stats.index, width), kind_of=self.kind_of)
+        return stats, self._labels(stats.index, width)
+
+    def bucket_labels(self, index: pd.Index, width: Interval) -> list[dict[str, Any]]:
+        """Fresh label documents of the buckets of ``index`` (a ``rollup_stats`` index)."""
+        return self._labels(index, width)
 
     def _labels(self, index: pd.Index, width: Interval) -> list[dict[str, Any]]:
         """The labels of each bucket's latest row (rows are in time, then id, order)."""

@@ -41,7 +41,7 @@ from metrics_toolkit.documents import ROLLUP_KEY, flatten
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.intervals import Interval
 from metrics_toolkit.rollup.rule import host_of
-from metrics_toolkit.store import series
+from metrics_toolkit.store import series, tier_log
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import MetricsSnapshot
 
@@ -199,6 +199,11 @@ def restore(
         with Session(engine) as session, session.begin():
             session.execute(delete(MetricsSnapshot).where(MetricsSnapshot.id == rollup.id))
             inserted = _insert_ignore(session, rows)
+            # The tier log before the catalog, as every writer does (one lock order).
+            last = rollup.end - timedelta(microseconds=1)
+            tier_log.mark(
+                session.connection(), [(rollup.metric_type, rollup.host, rollup.start, last)]
+            )
             series.refresh_series(
                 session.connection(),
                 [(rollup.metric_type, rollup.host)],

@@ -35,7 +35,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -61,12 +61,14 @@ from sqlalchemy.orm import Session
 from metrics_toolkit.archive.fast import RawChunk, read_raw_chunk
 from metrics_toolkit.archive.plan import Plan, chunks, plan
 from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore, is_url
+from metrics_toolkit.archive.tiers import RefreshResult
+from metrics_toolkit.archive.tiers import refresh as refresh_tiers
 from metrics_toolkit.documents import ROLLUP_KEY, flatten, shadowed
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.faults import FaultPoints
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
 from metrics_toolkit.rollup.rule import Row, host_of, rollup_rows
-from metrics_toolkit.store import series
+from metrics_toolkit.store import series, tier_log
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.locks import exclusive
 from metrics_toolkit.store.models import (
@@ -108,6 +110,7 @@ class RunResult:
     chunks: list[ChunkResult] = field(default_factory=list)
     recovered_files: int = 0
     discarded_files: int = 0
+    tiers: RefreshResult | None = None  # the tier refresh after the policy steps
 
     def total(self, name: str) -> int:
         return sum(int(getattr(chunk, name)) for chunk in self.chunks)
@@ -304,6 +307,8 @@ def run_archive(
     wait_seconds: float = 0.0,
     progress: Progress | None = None,
     columnar: bool = True,
+    tiers: bool = True,
+    tier_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Apply the active policy at ``now`` (default: the current time).
 
@@ -311,7 +316,9 @@ def run_archive(
     :class:`ChunkResult`. Chunks of raw, counter-free rows are rolled up as columns
     (:mod:`metrics_toolkit.archive.fast`); ``columnar=False`` sends every chunk through
     the general, document-by-document path instead (same results, slower: for
-    comparisons). Raises :class:`~metrics_toolkit.store.locks.JobBusy` when another run
+    comparisons). After the policy steps the rollup tiers are refreshed
+    (``archive.tiers.refresh``; ``tier_progress(done, total)`` per day) unless ``tiers`` is
+    false. Raises :class:`~metrics_toolkit.store.locks.JobBusy` when another run
     holds the lock, :class:`~metrics_toolkit.errors.InvalidPolicy` before touching
     anything when the policy is invalid.
     """
@@ -349,6 +356,8 @@ def run_archive(
             raise
         _finish_run(engine, run_id, "completed", last_run=the_plan.now)
         result.status = "completed"
+        if tiers:  # after the policy steps, so the buckets they changed are made once
+            result.tiers = refresh_tiers(engine, progress=tier_progress)
         return result
 
 
@@ -577,6 +586,7 @@ def _delete_chunk(
     chunk.rows_archived = len(rows) if pending else 0
     with Session(engine) as session, session.begin():
         chunk.rows_deleted = _delete_ids(session, [r[0] for r in rows], lo, hi)
+        tier_log.mark(session.connection(), tier_log.spans_of(r[1:] for r in rows))
         _fault("after_delete")
         series.refresh_series(
             session.connection(),
@@ -682,6 +692,7 @@ def _rollup_chunk(
             _delete_ids(session, ids, lo, hi)
             _fault("after_delete")
             new_ids = _insert_rollups(session, rollups)
+            tier_log.mark(session.connection(), _bucket_spans(rollups, the_plan.interval))
             _fault("after_insert")
             _verify(session, new_ids, expected)
             series.refresh_series(
@@ -693,6 +704,12 @@ def _rollup_chunk(
             _commit_chunk(session, store, run_id, pending, chunk)
     _finalize(engine, store, pending)
     return chunk
+
+
+def _bucket_spans(rollups: list[Row], width: Interval) -> list[tier_log.Span]:
+    """The tier log spans of a rollup chunk: each rollup's bucket holds the rows it replaced."""
+    end = width.timedelta - timedelta(microseconds=1)
+    return [(mt, host_of(doc), ts, ts + end) for ts, mt, doc in rollups]
 
 
 def _archive_tables(store: ArchiveStore, the_plan: Plan, fast: RawChunk, stem: str) -> list[Path]:

@@ -20,6 +20,8 @@ from metrics_toolkit.cli.context import (
     json_option,
     pass_app,
 )
+from metrics_toolkit.cli.tiers_bar import day_progress
+from metrics_toolkit.cli.tiers_bar import summary as tiers_summary
 from metrics_toolkit.frames.load import parse_time
 
 WHEN = "%Y-%m-%d %H:%M"
@@ -120,7 +122,12 @@ def run(
                 bar.update(task, advance=1, description=f"{item.action} {item.start:%Y-%m-%d}")
 
         result = archive.run_archive(
-            engine, now=now, archive_path=archive_path, wait_seconds=wait, progress=progress
+            engine,
+            now=now,
+            archive_path=archive_path,
+            wait_seconds=wait,
+            progress=progress,
+            tier_progress=day_progress(bar),
         )
     if as_json:
         echo_json(
@@ -131,6 +138,8 @@ def run(
                 **result.counts(),
                 "recovered_files": result.recovered_files,
                 "discarded_files": result.discarded_files,
+                "tier_days": result.tiers.days if result.tiers else 0,
+                "tier_buckets": result.tiers.buckets if result.tiers else 0,
             }
         )
         return
@@ -145,6 +154,8 @@ def run(
         f"{result.total('rows_deleted'):,} rows deleted past retention, "
         f"{result.total('rows_archived'):,} rows archived."
     )
+    if result.tiers is not None:
+        click.echo(tiers_summary(result.tiers))
 
 
 @archive_group.command("status")

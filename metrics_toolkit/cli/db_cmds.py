@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from metrics_toolkit.cli.context import AppContext, pass_app
+from metrics_toolkit.cli.tiers_bar import refresh_with_bar, summary
 from metrics_toolkit.store import migrate
 
 
@@ -17,7 +18,8 @@ def db_group() -> None:
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 @pass_app
 def upgrade(app: AppContext, revision: str) -> None:
-    """Bring the database (new or older) to the newest schema.
+    """Bring the database (new or older) to the newest schema, then the rollup tiers up to
+    date (a progress bar; an interrupted refresh resumes on the next upgrade or archive run).
 
     Example: metrics-toolkit --database-url postgresql://localhost/metrics db upgrade
     """
@@ -29,6 +31,8 @@ def upgrade(app: AppContext, revision: str) -> None:
         click.echo(f"{app.url_text}: already at revision {after}.")
     else:
         click.echo(f"{app.url_text}: upgraded from {before or 'empty'} to {after}.")
+    if after == migrate.head_revision():  # the tier tables exist: fill what the log marks
+        click.echo(summary(refresh_with_bar(engine)))
 
 
 @db_group.command("current")

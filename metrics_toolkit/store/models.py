@@ -22,10 +22,12 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, Session, mapped_column
 
 from metrics_toolkit.errors import InvalidInterval, InvalidPolicy
-from metrics_toolkit.intervals import MAX_DAYS, SECONDS_PER_DAY, Interval
+from metrics_toolkit.intervals import MAX_DAYS, SECONDS_PER_DAY, Interval, as_utc
+from metrics_toolkit.store import tier_log
 from metrics_toolkit.store.sqltypes import JSONDocument, UTCDateTime, utcnow
 
 # Deterministic constraint names, so migrations can refer to them on every backend.
@@ -85,10 +87,12 @@ class MetricsSnapshot(Base):
 
     __tablename__ = "metrics_snapshots"
 
+    # active_history: a change loads the old value first, so the tier log hook (below)
+    # marks where the row was as well as where it goes.
     id: Mapped[int] = mapped_column(primary_key=True)
-    timestamp: Mapped[datetime] = mapped_column(index=True)
-    metric_type: Mapped[str] = mapped_column(String(50))
-    metric_data: Mapped[dict[str, Any]]
+    timestamp: Mapped[datetime] = mapped_column(index=True, active_history=True)
+    metric_type: Mapped[str] = mapped_column(String(50), active_history=True)
+    metric_data: Mapped[dict[str, Any]] = mapped_column(active_history=True)
 
     def __repr__(self) -> str:
         host = self.metric_data.get("host") if isinstance(self.metric_data, dict) else None
@@ -393,6 +397,37 @@ def _validate_policy_before_write(
     mapper: Mapper[ArchivePolicy], connection: Any, target: ArchivePolicy
 ) -> None:
     target.validate()
+
+
+@event.listens_for(Session, "before_flush")
+def _mark_tier_log(session: Session, flush_context: Any, instances: Any) -> None:
+    """Snapshots the ORM adds, changes or deletes are marked in the tier log, in the flush's
+    own transaction (docs/design.md §9; bulk ``insert``/``delete`` statements bypass the
+    flush: their callers mark what they touch, as the bulk ingest does)."""
+    spans = tier_log.DaySpans()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if not isinstance(obj, MetricsSnapshot):
+            continue
+        if obj in session.dirty and not session.is_modified(obj):
+            continue
+        state = sa_inspect(obj)
+        values: list[tuple[list[Any], list[Any]]] = []
+        for name in ("timestamp", "metric_type", "metric_data"):
+            history = state.attrs[name].history
+            now = [*history.added, *history.unchanged] or [getattr(obj, name)]
+            before = [*history.deleted, *history.unchanged] if obj not in session.new else []
+            values.append((now, before))
+        moments = {*values[0][0], *values[0][1]}
+        types = {*values[1][0], *values[1][1]}
+        docs = [*values[2][0], *values[2][1]]
+        for moment in moments:
+            if not isinstance(moment, datetime):
+                continue  # the flush refuses it
+            for metric_type in types:
+                for doc in docs:
+                    spans.add(str(metric_type), tier_log.host_of_any(doc), as_utc(moment))
+    if len(spans):
+        tier_log.mark(session.connection(), spans)
 
 
 __all__ = [

@@ -126,11 +126,16 @@ def day_entries(spans: Iterable[Span]) -> list[dict[str, Any]]:
     return _entries(merged)
 
 
+def host_of_any(doc: Any) -> str:
+    """The host key of a stored document, ``""`` for one that is not an object."""
+    return host_of(doc) if isinstance(doc, Mapping) else ""
+
+
 def spans_of(rows: Iterable[tuple[datetime, str, Mapping[str, Any]]]) -> DaySpans:
     """The day entries of ``(timestamp, metric_type, document)`` rows."""
     found = DaySpans()
     for timestamp, metric_type, doc in rows:
-        found.add(metric_type, host_of(doc) if isinstance(doc, Mapping) else "", as_utc(timestamp))
+        found.add(metric_type, host_of_any(doc), as_utc(timestamp))
     return found
 
 
@@ -162,4 +167,13 @@ def _execute(driver: Any, dialect: str, entries: list[dict[str, Any]]) -> None:
     driver.executemany(upsert_sql(dialect, "named"), rows)
 
 
-__all__ = ["DaySpans", "Span", "day_entries", "mark", "mark_driver", "spans_of", "upsert_sql"]
+__all__ = [
+    "DaySpans",
+    "Span",
+    "day_entries",
+    "host_of_any",
+    "mark",
+    "mark_driver",
+    "spans_of",
+    "upsert_sql",
+]
