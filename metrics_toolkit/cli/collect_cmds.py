@@ -15,7 +15,6 @@ from rich.progress import (
 )
 
 from metrics_toolkit.cli.context import AppContext, err_console, pass_app
-from metrics_toolkit.cli.tiers_bar import refresh_with_bar, summary
 from metrics_toolkit.collect import daemon
 from metrics_toolkit.errors import InvalidArgument
 from metrics_toolkit.intervals import Interval
@@ -147,12 +146,10 @@ def generate(
             batch_size=batch_size,
             on_batch=lambda rows: progress.advance(task, rows),
         )
-    tiers = refresh_with_bar(engine)
     click.echo(
         f"Wrote {result.inserted:,} snapshot(s) ({result.duplicates:,} already stored) for "
         f"{hosts} host(s) from {start:%Y-%m-%d %H:%M:%S} to {end:%Y-%m-%d %H:%M:%S} UTC in "
-        f"{result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s) into {app.url_text}. "
-        + summary(tiers)
+        f"{result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s) into {app.url_text}."
     )
 
 
