@@ -46,6 +46,8 @@ from metrics_toolkit.frames.contract import (
 )
 from metrics_toolkit.frames.parallel import plan_parts, read_parts
 from metrics_toolkit.frames.sources import Source, connect
+from metrics_toolkit.frames.tiers import TierPlan, spans_clause, tier_rows
+from metrics_toolkit.frames.tiers import plan as tier_plan
 from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.rollup.frame import resample_stats, stats_frame
 from metrics_toolkit.rollup.rule import Row
@@ -58,11 +60,13 @@ from metrics_toolkit.rollup.sql import (
     pg_buckets_fast,
     pg_documents_inline,
     pg_has_rollups,
+    pg_stored_intervals,
     pg_values,
     sqlite_buckets,
     sqlite_buckets_raw,
     sqlite_has_rollups,
     sqlite_json_path,
+    sqlite_stored_intervals,
     sqlite_values,
 )
 from metrics_toolkit.rollup.stats import POOL_LAW
@@ -167,6 +171,14 @@ def _filtered(stmt: Any, connection: Connection, filters: Filters) -> Any:
         stmt = stmt.where(MetricsSnapshot.timestamp < filters.end)
     if filters.host is not None:
         stmt = stmt.where(_host_expr(connection) == filters.host)
+    if filters.spans is not None:
+        stmt = stmt.where(
+            spans_clause(filters.spans, MetricsSnapshot.timestamp, _host_expr(connection))
+        )
+    if filters.exclude:
+        stmt = stmt.where(
+            ~spans_clause(filters.exclude, MetricsSnapshot.timestamp, _host_expr(connection))
+        )
     return stmt
 
 
@@ -181,6 +193,12 @@ def iter_rows(
 ) -> Iterator[list[Row]]:
     """Snapshot rows ``(timestamp, metric_type, document)`` in time order, in batches."""
     filters = Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host)
+    yield from _iter_rows(source, filters, batch_size)
+
+
+def _iter_rows(
+    source: Source | Connection, filters: Filters, batch_size: int = 5000
+) -> Iterator[list[Row]]:
     with connect(source) as connection:
         stmt = _filtered(
             select(
@@ -207,6 +225,7 @@ def load_frame(
     by_host: bool = False,
     method: Method = "auto",
     point_budget: int = DEFAULT_POINT_BUDGET,
+    tiers: bool = True,
 ) -> pd.DataFrame:
     """Snapshots in ``[start, end)`` as a frame, one column per dotted metric path.
 
@@ -236,11 +255,15 @@ def load_frame(
         ``(metric, stat)`` columns.
     :param method: ``"auto"`` (database pushdown where possible), ``"sql"`` or ``"pandas"``
         (the reference path: documents through :mod:`metrics_toolkit.rollup.frame`).
+    :param tiers: with an ``interval``, read the rollup tiers where they are valid and the
+        snapshots only for the rest (:mod:`metrics_toolkit.frames.tiers`); the numbers are
+        the same either way. ``False`` reads every snapshot of the range.
 
     The index is a UTC ``DatetimeIndex`` named ``timestamp``. ``frame.attrs`` tells the
     ``interval`` used, the ``stored_intervals`` met in the range and ``notes`` (for
     instance that part of the range is stored coarser than the requested width: those
-    buckets then hold one point per stored bucket; nothing is invented).
+    buckets then hold one point per stored bucket; nothing is invented), ``tiers`` (the
+    tier widths read, in seconds; ``[]`` for none) and ``raw_rows`` (snapshot rows read).
 
     >>> load_frame(engine, "2026-01-01", "2026-01-08", metrics=["cpu.usage_percent"],
     ...            interval="1h", stats=("mean", "max"))  # doctest: +SKIP
@@ -269,11 +292,15 @@ def load_frame(
         try:
             if width is None:
                 frame = _values_frame(connection, paths, filters, wanted, by_host)
-                frame.attrs.update(interval=None, method="sql")
-            elif _use_pandas(connection, method, paths, wanted):
-                frame = _pandas_frame(connection, paths, filters, width, wanted, by_host)
+                frame.attrs.update(interval=None, method="sql", tiers=[], raw_rows=len(frame))
             else:
-                frame = _sql_frame(connection, paths, filters, width, wanted, by_host)
+                pandas = _use_pandas(connection, method, paths, wanted)
+                plan = tier_plan(connection, filters, width.seconds) if tiers else None
+                if pandas:
+                    frame = _pandas_frame(connection, paths, filters, width, wanted, by_host, plan)
+                else:
+                    frame = _sql_frame(connection, paths, filters, width, wanted, by_host, plan)
+                frame.attrs["tiers"] = [] if plan is None else [plan.width]
         except (sa_exc.DataError, psycopg.DataError) as error:  # e.g. beyond float8's range
             cause = getattr(error, "orig", None) or error
             msg = f"Cannot read these metrics as numbers: {str(cause).strip().splitlines()[0]}"
@@ -453,8 +480,8 @@ def _pg_copy(connection: Connection, query: Query) -> pd.DataFrame:
 
 def _sqlite_fetch(connection: Connection, query: Query) -> pd.DataFrame:
     statement = text(query.sql)
-    for name in ("start", "end"):
-        if name in query.params:
+    for name, value in query.params.items():  # stored as text: bind times as stored
+        if isinstance(value, datetime):
             statement = statement.bindparams(bindparam(name, type_=UTCDateTime()))
     rows = connection.execute(statement, query.params).all()
     return pd.DataFrame.from_records(rows, columns=query.columns)
@@ -471,9 +498,12 @@ def _sql_frame(
     width: Interval,
     stats: list[str],
     by_host: bool,
+    plan: TierPlan | None = None,
 ) -> pd.DataFrame:
     sql_stats = needed_stats(stats)
-    if connection.dialect.name == "postgresql":
+    if plan is not None:
+        raw = _tier_bucket_rows(connection, paths, plan, width, sql_stats, by_host)
+    elif connection.dialect.name == "postgresql":
         raw = _pg_bucket_rows(connection, paths, filters, width, stats, by_host)
     elif _sqlite_fetch(connection, sqlite_has_rollups(filters))["any"].iloc[0]:
         raw = _sqlite_fetch(
@@ -511,13 +541,44 @@ def _sql_frame(
                 columns[path, stat] = got[stat]
     frame = shape(columns, paths, stats, index)
     cells = raw["intervals"] if len(raw) else []
-    stored = stored_intervals(
-        name for cell in cells if isinstance(cell, str) for name in cell.split(",")
-    )
+    names = {name for cell in cells if isinstance(cell, str) for name in cell.split(",")}
+    if plan is not None:  # the tier rows hide the stored intervals of what they cover
+        names |= _stored_intervals(connection, filters)
+    stored = stored_intervals(names)
     frame.attrs.update(
-        interval=str(width), method="sql", stored_intervals=stored, notes=notes(width, stored)
+        interval=str(width),
+        method="sql",
+        stored_intervals=stored,
+        notes=notes(width, stored),
+        raw_rows=int(pd.to_numeric(raw["nrows"]).sum()) if len(raw) else 0,
     )
     return frame
+
+
+def _stored_intervals(connection: Connection, filters: Filters) -> set[str]:
+    """The intervals of the rolled-up snapshots matching ``filters``."""
+    if connection.dialect.name == "postgresql":
+        found = _pg_fetch(connection, pg_stored_intervals(filters))
+    else:
+        found = _sqlite_fetch(connection, sqlite_stored_intervals(filters))
+    return {v for v in found["interval"] if isinstance(v, str)}
+
+
+def _tier_bucket_rows(
+    connection: Connection,
+    paths: list[str],
+    plan: TierPlan,
+    width: Interval,
+    sql_stats: list[str],
+    by_host: bool,
+) -> pd.DataFrame:
+    """Bucket aggregates of the plan's valid tier rows and the snapshots it reads, in one
+    query over their union: the readers' merge of rolled-up and raw rows (the law)."""
+    sources = [plan.tiers] if plan.raw is None else [plan.tiers, plan.raw]
+    if connection.dialect.name == "postgresql":
+        return _pg_fetch(connection, pg_buckets(paths, sources, width.seconds, sql_stats, by_host))
+    query = sqlite_buckets(paths, sources, width.seconds, sql_stats, by_host)
+    return _sqlite_fetch(connection, query)
 
 
 def _pg_fetch(connection: Connection, query: Query) -> pd.DataFrame:
@@ -590,12 +651,13 @@ def _merge_bucket_parts(
     """Merge per-bucket partial aggregates by the pooling law (``rollup.stats.POOL_LAW``)."""
     parts = [p for p in parts if len(p)]
     if len(parts) <= 1:
-        empty = ["bucket_us", "host", "intervals", "samples"]
+        empty = ["bucket_us", "host", "intervals", "samples", "nrows"]
         empty += [f"m{i}_{stat}" for i in range(len(paths)) for stat in stats]
         return parts[0] if parts else pd.DataFrame(columns=empty)
     both = pd.concat(parts, ignore_index=True)
     how: dict[str, Any] = {
         "samples": POOL_LAW["samples"],
+        "nrows": "sum",
         "intervals": lambda s: ",".join(v for v in s if isinstance(v, str)) or None,
     }
     for i in range(len(paths)):
@@ -622,29 +684,34 @@ def _pandas_frame(
     width: Interval,
     stats: list[str],
     by_host: bool,
+    plan: TierPlan | None = None,
 ) -> pd.DataFrame:
-    rows = [
-        row
-        for batch in iter_rows(
-            connection,
-            filters.start,
-            filters.end,
-            metric_type=filters.metric_type,
-            host=filters.host,
-        )
-        for row in batch
-    ]
+    if plan is None:
+        rows = [row for batch in _iter_rows(connection, filters) for row in batch]
+        raw_rows, names = len(rows), _row_intervals(rows)
+    else:
+        raw = []
+        if plan.raw is not None:
+            raw = [row for batch in _iter_rows(connection, plan.raw) for row in batch]
+        raw_rows, names = len(raw), _row_intervals(raw) | _stored_intervals(connection, filters)
+        rows = sorted([*tier_rows(connection, plan.tiers), *raw], key=lambda row: row[0])
     if not rows:
         frame = shape({}, paths, stats, empty_index(by_host))
-        frame.attrs.update(interval=str(width), method="pandas", stored_intervals=[], notes=[])
+        frame.attrs.update(
+            interval=str(width), method="pandas", stored_intervals=[], notes=[], raw_rows=0
+        )
         return frame
     # Always per host: pooled frames merge the hosts' buckets by the pooling law.
     buckets = resample_stats(stats_frame(rows, keys=("host", "metric_type")), width)
     columns, index = stats_columns(buckets, paths, stats, by_host=by_host)
     frame = shape(columns, paths, stats, index)
-    stored = stored_intervals(_row_intervals(rows))
+    stored = stored_intervals(names)
     frame.attrs.update(
-        interval=str(width), method="pandas", stored_intervals=stored, notes=notes(width, stored)
+        interval=str(width),
+        method="pandas",
+        stored_intervals=stored,
+        notes=notes(width, stored),
+        raw_rows=raw_rows,
     )
     return frame
 
