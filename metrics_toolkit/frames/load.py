@@ -574,7 +574,7 @@ def _tier_bucket_rows(
 ) -> pd.DataFrame:
     """Bucket aggregates of the plan's valid tier rows and the snapshots it reads, in one
     query over their union: the readers' merge of rolled-up and raw rows (the law)."""
-    sources = [plan.tiers] if plan.raw is None else [plan.tiers, plan.raw]
+    sources = [plan.tiers, *plan.raw]
     if connection.dialect.name == "postgresql":
         return _pg_fetch(connection, pg_buckets(paths, sources, width.seconds, sql_stats, by_host))
     query = sqlite_buckets(paths, sources, width.seconds, sql_stats, by_host)
@@ -690,9 +690,7 @@ def _pandas_frame(
         rows = [row for batch in _iter_rows(connection, filters) for row in batch]
         raw_rows, names = len(rows), _row_intervals(rows)
     else:
-        raw = []
-        if plan.raw is not None:
-            raw = [row for batch in _iter_rows(connection, plan.raw) for row in batch]
+        raw = [row for part in plan.raw for batch in _iter_rows(connection, part) for row in batch]
         raw_rows, names = len(raw), _row_intervals(raw) | _stored_intervals(connection, filters)
         rows = sorted([*tier_rows(connection, plan.tiers), *raw], key=lambda row: row[0])
     if not rows:

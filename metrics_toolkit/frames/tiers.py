@@ -34,11 +34,12 @@ from metrics_toolkit.store.models import MetricsTier, TierDirty
 
 @dataclass(frozen=True)
 class TierPlan:
-    """``tiers``: the tier rows to take; ``raw``: the snapshots to read (None: none)."""
+    """``tiers``: the tier rows to take; ``raw``: the snapshots to read, one ``Filters`` per
+    time span (each an index range scan of its own), disjoint."""
 
     width: int
     tiers: Filters
-    raw: Filters | None
+    raw: tuple[Filters, ...]
 
 
 def tier_width(interval_seconds: int) -> int | None:
@@ -71,7 +72,19 @@ def plan(connection: Connection, filters: Filters, interval_seconds: int) -> Tie
         raw.append(Span(hi, filters.end))
     raw.extend(dirty)
     tiers = replace(filters, start=lo, end=hi, exclude=tuple(dirty), tier_width=width)
-    return TierPlan(width, tiers, replace(filters, spans=tuple(raw)) if raw else None)
+    return TierPlan(width, tiers, tuple(_narrowed(filters, span) for span in raw))
+
+
+def _narrowed(filters: Filters, span: Span) -> Filters:
+    """``filters`` limited to ``span``: its times as the range, its hosts as the one span."""
+    starts = [t for t in (filters.start, span.start) if t is not None]
+    ends = [t for t in (filters.end, span.end) if t is not None]
+    return replace(
+        filters,
+        start=max(starts) if starts else None,
+        end=min(ends) if ends else None,
+        spans=None if span.hosts is None else (Span(None, None, span.hosts),),
+    )
 
 
 def _align_up(moment: datetime, step: timedelta) -> datetime:
