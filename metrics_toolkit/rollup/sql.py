@@ -321,7 +321,8 @@ def pg_buckets(
     for i, path in enumerate(metrics):
         keys = list(split_path(path))
         params[f"p{i}"] = keys
-        level1.append(f"metric_data #> %(p{i})s AS v{i}")
+        leaf = f"metric_data #> %(p{i})s"  # a tier row's leaf (a mean) is never read
+        level1.append(f"CASE WHEN NOT tier THEN {leaf} END AS v{i}" if union else f"{leaf} AS v{i}")
         for stat in sorted(stored):
             params[f"p{i}_{stat}"] = [ROLLUP_KEY, stat, *keys]
             level1.append(
