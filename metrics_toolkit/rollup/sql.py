@@ -520,28 +520,56 @@ def sqlite_buckets(
     """Per bucket aggregates on SQLite (count, sum, min, max; first/last use pandas).
 
     Several ``filters`` read the union of their rows (tier rows and snapshots); the
-    ``intervals`` column names only the snapshots' stored intervals.
+    ``intervals`` column names only the snapshots' stored intervals. A tier row's
+    statistics are read by one ``json_extract`` of every path at once (SQLite parses the
+    document once per call, and a tier document is large), its host and samples from
+    their columns.
     """
     params: dict[str, Any] = {"width": width_seconds}
+    union = not isinstance(filters, Filters)
     rolled = _SQLITE_ROLLED
     interval = f"json_extract(metric_data, '$.{ROLLUP_KEY}.interval')"
+    host = "coalesce(json_extract(metric_data, '$.host'), '')"
+    samples = f"json_extract(metric_data, '$.{ROLLUP_KEY}.samples')"
+    wanted: list[tuple[int, str, str]] = []  # (metric, stat, JSON path) of a tier row
+    for i, path in enumerate(metrics):
+        if (json_path := sqlite_json_path(split_path(path))) is not None:
+            for stat in stats:
+                stored_path = sqlite_json_path([ROLLUP_KEY, stat, *split_path(path)])
+                wanted.append((i, stat, str(stored_path)))
+    slot = {(i, stat): k for k, (i, stat, _) in enumerate(wanted)}
     if isinstance(filters, Filters):
         source = f"{_table(filters)} WHERE {_sqlite_where(filters, params)}"
     else:
-        selects = [
-            f"SELECT timestamp, metric_data, {int(f.tier_width is not None)} AS tier "
-            f"FROM {_table(f)} WHERE {_sqlite_where(f, params, f'u{n}_')}"
-            for n, f in enumerate(filters)
-        ]
+        marks = []
+        for k, (_, _, stored_path) in enumerate(wanted):
+            params[f"t{k}"] = stored_path
+            marks.append(f":t{k}")
+        marks.append("'$.host'")  # two paths at least: the result is then always an array
+        selects = []
+        for n, f in enumerate(filters):
+            where = _sqlite_where(f, params, f"u{n}_")
+            if f.tier_width is not None:
+                selects.append(  # LIMIT -1: not flattened, so each document is read once
+                    "SELECT * FROM (SELECT timestamp, NULL AS metric_data, 1 AS tier, host AS h, "
+                    f"samples AS smp, json_extract(metric_data, {', '.join(marks)}) AS vals "
+                    f"FROM {_table(f)} WHERE {where} LIMIT -1)"
+                )
+            else:
+                selects.append(
+                    f"SELECT timestamp, metric_data, 0 AS tier, {host} AS h, NULL AS smp, "
+                    f"NULL AS vals FROM {_table(f)} WHERE {where}"
+                )
         source = f"({' UNION ALL '.join(selects)})"
         interval = f"CASE WHEN NOT tier THEN {interval} END"
+        host, rolled = "h", f"(tier OR {rolled})"
+        samples = f"CASE WHEN tier THEN smp ELSE {samples} END"
     select = [
         f"{_SQLITE_BUCKET} * 1000000 AS bucket_us",
-        "coalesce(json_extract(metric_data, '$.host'), '')" if by_host else "''",
+        host if by_host else "''",
         f"group_concat(DISTINCT {interval})",
-        f"sum(CASE WHEN {rolled} THEN json_extract(metric_data, '$.{ROLLUP_KEY}.samples') "
-        "ELSE 1 END)",
-        "count(*)" if isinstance(filters, Filters) else "sum(1 - tier)",
+        f"sum(CASE WHEN {rolled} THEN {samples} ELSE 1 END)",
+        "sum(1 - tier)" if union else "count(*)",
     ]
     columns = ["bucket_us", "host", "intervals", "samples", "nrows"]
     for i, path in enumerate(metrics):
@@ -556,6 +584,13 @@ def sqlite_buckets(
             params[f"p{i}_{stat}"] = sqlite_json_path([ROLLUP_KEY, stat, *keys])
             raw = _sqlite_num(f"p{i}")
             stored = _sqlite_num(f"p{i}_{stat}")
+            if union:
+                k = slot[i, stat]
+                kept = f"json_extract(vals, '$[{k}]')"
+                from_tier = (
+                    f"CASE WHEN json_type(vals, '$[{k}]') IN ('integer', 'real') THEN {kept} END"
+                )
+                stored = f"(CASE WHEN tier THEN {from_tier} ELSE {stored} END)"
             if stat == "count":
                 expr = f"sum(CASE WHEN {rolled} THEN {stored} WHEN ({raw}) IS NOT NULL THEN 1 END)"
             else:  # sum, min, max
