@@ -175,9 +175,9 @@ def test_late_rows_make_their_buckets_read_from_the_snapshots(refreshed: Engine)
     ]
     write_snapshots(refreshed, late)
     for interval, width in (("5min", 300), ("1h", 3600), ("1D", 86400)):
-        for by_host in (True, False):
+        for by_host, stats in ((True, STATS), (False, STATS), (True, VIEW), (False, VIEW)):
             frame = assert_same(
-                refreshed, start=T0, end=END, interval=interval, stats=STATS, by_host=by_host
+                refreshed, start=T0, end=END, interval=interval, stats=stats, by_host=by_host
             )
             assert frame.attrs["tiers"] == [width]
             # only web-1's marked buckets are read, whole tier buckets
@@ -278,13 +278,13 @@ def test_rows_rolled_up_by_an_archive_run(engine: Engine, tmp_path: Path) -> Non
         )
     assert rolled
     for interval in ("5min", "1h", "2h", "1D"):
-        for by_host in (True, False):
+        for by_host, stats in ((True, STATS), (False, STATS), (True, VIEW), (False, VIEW)):
             frame = assert_same(
                 engine,
                 start=T0 + timedelta(minutes=33),
                 end=now,
                 interval=interval,
-                stats=STATS,
+                stats=stats,
                 by_host=by_host,
             )
             assert frame.attrs["tiers"]

@@ -564,6 +564,10 @@ def _stored_intervals(connection: Connection, filters: Filters) -> set[str]:
     return {v for v in found["interval"] if isinstance(v, str)}
 
 
+#: Up to this many snapshot spans, a tier read on PostgreSQL reads each span the fast way.
+_FAST_SPANS = 8
+
+
 def _tier_bucket_rows(
     connection: Connection,
     paths: list[str],
@@ -575,7 +579,18 @@ def _tier_bucket_rows(
     """Bucket aggregates of the plan's valid tier rows and the snapshots it reads, in one
     query over their union: the readers' merge of rolled-up and raw rows (the law)."""
     sources = [plan.tiers, *plan.raw]
-    if connection.dialect.name == "postgresql":
+    pg = connection.dialect.name == "postgresql"
+    if pg and not {"first", "last"} & set(sql_stats) and len(plan.raw) <= _FAST_SPANS:
+        # the tier rows carefully, the snapshots the fast way (the tier log's spans can
+        # hold many rows: the day being written), merged by the law
+        tiers = pg_buckets(paths, plan.tiers, width.seconds, sql_stats, by_host)
+        parts = [_pg_fetch(connection, tiers)]
+        for raw in plan.raw:
+            parts.append(
+                _pg_bucket_rows(connection, paths, raw, width, sql_stats, by_host, mergeable=True)
+            )
+        return _merge_bucket_parts(parts, paths, sql_stats)
+    if pg:
         return _pg_fetch(connection, pg_buckets(paths, sources, width.seconds, sql_stats, by_host))
     query = sqlite_buckets(paths, sources, width.seconds, sql_stats, by_host)
     return _sqlite_fetch(connection, query)
@@ -604,18 +619,19 @@ def _pg_bucket_rows(
     width: Interval,
     stats: list[str],
     by_host: bool,
+    mergeable: bool = False,
 ) -> pd.DataFrame:
     """Bucket aggregates on PostgreSQL: raw rows the fast way, rolled-up rows carefully.
 
     ``stats`` are the user's statistics. The result has ``m<i>_<stat>`` columns for the SQL
     statistics they need (:func:`needed_stats`), or ``m<i>_mean`` in place of count + sum
-    when one query answers everything (no rolled-up rows to merge).
+    when one query answers everything (no rolled-up rows to merge) and not ``mergeable``.
     """
     sql_stats = needed_stats(stats)
     if {"first", "last"} & set(sql_stats):
         return _pg_fetch(connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host))
     has_rollups = bool(_pg_fetch(connection, pg_has_rollups(filters))["any"].iloc[0])
-    fast_stats = sql_stats if has_rollups else _one_pass_stats(sql_stats, stats)
+    fast_stats = sql_stats if has_rollups or mergeable else _one_pass_stats(sql_stats, stats)
     inline = bool(_pg_fetch(connection, pg_documents_inline(filters))["inline"].iloc[0])
     driver = connection.connection.driver_connection
     try:
@@ -655,19 +671,30 @@ def _merge_bucket_parts(
         empty += [f"m{i}_{stat}" for i in range(len(paths)) for stat in stats]
         return parts[0] if parts else pd.DataFrame(columns=empty)
     both = pd.concat(parts, ignore_index=True)
-    how: dict[str, Any] = {
-        "samples": POOL_LAW["samples"],
-        "nrows": "sum",
-        "intervals": lambda s: ",".join(v for v in s if isinstance(v, str)) or None,
-    }
+    keys = ["bucket_us", "host"]
+    laws: dict[str, list[str]] = {"sum": ["samples", "nrows"], "min": [], "max": []}
     for i in range(len(paths)):
         for stat in stats:
             column = f"m{i}_{stat}"
             both[column] = pd.to_numeric(both[column], errors="coerce")
-            # a sum over no values is missing, not 0
-            law = POOL_LAW[stat]
-            how[column] = (lambda s: s.sum(min_count=1)) if law == "sum" else law
-    merged = both.groupby(["bucket_us", "host"], sort=False).agg(how).reset_index()
+            laws[POOL_LAW[stat]].append(column)
+    for column in laws["sum"]:
+        both[column] = pd.to_numeric(both[column], errors="coerce")
+    grouped = both.groupby(keys, sort=False)
+    merged = pd.concat(
+        [
+            grouped[laws["sum"]].sum(min_count=1),  # a sum over no values is missing, not 0
+            grouped[laws["min"]].min(),
+            grouped[laws["max"]].max(),
+        ],
+        axis=1,
+    )
+    named = both[both["intervals"].map(lambda v: isinstance(v, str))]
+    intervals = named.groupby(keys, sort=False)["intervals"].agg(",".join)
+    merged["intervals"] = intervals.reindex(merged.index)
+    merged = merged.reset_index()[
+        [*keys, "intervals", *[c for c in both if c not in (*keys, "intervals")]]
+    ]
     return merged.sort_values(
         ["host", "bucket_us"] if merged["host"].nunique() > 1 else ["bucket_us"]
     )

@@ -286,17 +286,18 @@ def pg_buckets(
     ``intervals`` column names only the snapshots' stored intervals.
     """
     params: dict[str, Any] = {"width": f"{width_seconds} seconds"}
-    union = not isinstance(filters, Filters)
     interval = f"metric_data -> '{ROLLUP_KEY}' ->> 'interval'"
+    is_tier = tier = "tier"  # several sources: their flag; one: whether it is a tier
+    if isinstance(filters, Filters):
+        is_tier = str(filters.tier_width is not None).lower()
+        tier = f"{is_tier} AS tier"
     level1 = [
         "id",
         "timestamp",
-        "tier" if union else "false AS tier",
+        tier,
         "coalesce(metric_data ->> 'host', '') AS host",
         f"(metric_data ? '{ROLLUP_KEY}') AS r",
-        f"CASE WHEN NOT tier THEN {interval} END AS rollup_interval"
-        if union
-        else f"{interval} AS rollup_interval",
+        f"CASE WHEN NOT {is_tier} THEN {interval} END AS rollup_interval",
         f"metric_data #> '{{{ROLLUP_KEY},samples}}' AS rollup_samples",
     ]
     level2 = [
@@ -322,7 +323,7 @@ def pg_buckets(
         keys = list(split_path(path))
         params[f"p{i}"] = keys
         leaf = f"metric_data #> %(p{i})s"  # a tier row's leaf (a mean) is never read
-        level1.append(f"CASE WHEN NOT tier THEN {leaf} END AS v{i}" if union else f"{leaf} AS v{i}")
+        level1.append(f"CASE WHEN NOT {is_tier} THEN {leaf} END AS v{i}")
         for stat in sorted(stored):
             params[f"p{i}_{stat}"] = [ROLLUP_KEY, stat, *keys]
             level1.append(
