@@ -362,3 +362,20 @@ def test_property_tiers_equal_the_snapshots(
     if not has_tiers or interval == "4min":
         assert frame.attrs["tiers"] == []
     assert not math.isnan(float(frame.attrs["raw_rows"]))
+
+
+def test_every_host_marked_reads_every_host_over_those_times(refreshed: Engine) -> None:
+    late = [  # the day being written: every host marked over the same hour
+        (T0 + timedelta(hours=5, minutes=m, seconds=41), "aggregated", doc(host, 700 + m, 4))
+        for m in range(0, 60, 6)
+        for host in HOSTS
+    ]
+    write_snapshots(refreshed, late)
+    for stats in (VIEW, STATS):
+        for by_host in (True, False):
+            frame = assert_same(
+                refreshed, start=T0, end=END, interval="15min", stats=stats, by_host=by_host
+            )
+            assert frame.attrs["tiers"] == [300]
+            lo, hi = T0 + timedelta(hours=5), T0 + timedelta(hours=5, minutes=55)
+            assert frame.attrs["raw_rows"] == snapshots_in(refreshed, lo, hi)
