@@ -46,6 +46,8 @@ from metrics_toolkit.frames.contract import (
 )
 from metrics_toolkit.frames.parallel import plan_parts, read_parts
 from metrics_toolkit.frames.sources import Source, connect
+from metrics_toolkit.frames.tiers import TierPlan, spans_clause, tier_rows
+from metrics_toolkit.frames.tiers import plan as tier_plan
 from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.rollup.frame import resample_stats, stats_frame
 from metrics_toolkit.rollup.rule import Row
@@ -58,11 +60,13 @@ from metrics_toolkit.rollup.sql import (
     pg_buckets_fast,
     pg_documents_inline,
     pg_has_rollups,
+    pg_stored_intervals,
     pg_values,
     sqlite_buckets,
     sqlite_buckets_raw,
     sqlite_has_rollups,
     sqlite_json_path,
+    sqlite_stored_intervals,
     sqlite_values,
 )
 from metrics_toolkit.rollup.stats import POOL_LAW
@@ -186,6 +190,14 @@ def _filtered(stmt: Any, connection: Connection, filters: Filters) -> Any:
         stmt = stmt.where(MetricsSnapshot.timestamp < filters.end)
     if filters.host is not None:
         stmt = stmt.where(_host_expr(connection) == filters.host)
+    if filters.spans is not None:
+        stmt = stmt.where(
+            spans_clause(filters.spans, MetricsSnapshot.timestamp, _host_expr(connection))
+        )
+    if filters.exclude:
+        stmt = stmt.where(
+            ~spans_clause(filters.exclude, MetricsSnapshot.timestamp, _host_expr(connection))
+        )
     return stmt
 
 
@@ -200,6 +212,12 @@ def iter_rows(
 ) -> Iterator[list[Row]]:
     """Snapshot rows ``(timestamp, metric_type, document)`` in time order, in batches."""
     filters = Filters(metric_type, parse_time(start, "start"), parse_time(end, "end"), host)
+    yield from _iter_rows(source, filters, batch_size)
+
+
+def _iter_rows(
+    source: Source | Connection, filters: Filters, batch_size: int = 5000
+) -> Iterator[list[Row]]:
     with connect(source) as connection:
         stmt = _filtered(
             select(
@@ -226,6 +244,7 @@ def load_frame(
     by_host: bool = False,
     method: Method = "auto",
     point_budget: int = DEFAULT_POINT_BUDGET,
+    tiers: bool = True,
 ) -> pd.DataFrame:
     """Snapshots in ``[start, end)`` as a frame, one column per dotted metric path.
 
@@ -255,11 +274,15 @@ def load_frame(
         ``(metric, stat)`` columns.
     :param method: ``"auto"`` (database pushdown where possible), ``"sql"`` or ``"pandas"``
         (the reference path: documents through :mod:`metrics_toolkit.rollup.frame`).
+    :param tiers: with an ``interval``, read the rollup tiers where they are valid and the
+        snapshots only for the rest (:mod:`metrics_toolkit.frames.tiers`); the numbers are
+        the same either way. ``False`` reads every snapshot of the range.
 
     The index is a UTC ``DatetimeIndex`` named ``timestamp``. ``frame.attrs`` tells the
     ``interval`` used, the ``stored_intervals`` met in the range and ``notes`` (for
     instance that part of the range is stored coarser than the requested width: those
-    buckets then hold one point per stored bucket; nothing is invented).
+    buckets then hold one point per stored bucket; nothing is invented), ``tiers`` (the
+    tier widths read, in seconds; ``[]`` for none) and ``raw_rows`` (snapshot rows read).
 
     >>> load_frame(engine, "2026-01-01", "2026-01-08", metrics=["cpu.usage_percent"],
     ...            interval="1h", stats=("mean", "max"))  # doctest: +SKIP
@@ -288,11 +311,15 @@ def load_frame(
         try:
             if width is None:
                 frame = _values_frame(connection, paths, filters, wanted, by_host)
-                frame.attrs.update(interval=None, method="sql")
-            elif _use_pandas(connection, method, paths, wanted):
-                frame = _pandas_frame(connection, paths, filters, width, wanted, by_host)
+                frame.attrs.update(interval=None, method="sql", tiers=[], raw_rows=len(frame))
             else:
-                frame = _sql_frame(connection, paths, filters, width, wanted, by_host)
+                pandas = _use_pandas(connection, method, paths, wanted)
+                plan = tier_plan(connection, filters, width.seconds) if tiers else None
+                if pandas:
+                    frame = _pandas_frame(connection, paths, filters, width, wanted, by_host, plan)
+                else:
+                    frame = _sql_frame(connection, paths, filters, width, wanted, by_host, plan)
+                frame.attrs["tiers"] = [] if plan is None else [plan.width]
         except (sa_exc.DataError, psycopg.DataError) as error:  # e.g. beyond float8's range
             cause = getattr(error, "orig", None) or error
             msg = f"Cannot read these metrics as numbers: {str(cause).strip().splitlines()[0]}"
@@ -472,8 +499,8 @@ def _pg_copy(connection: Connection, query: Query) -> pd.DataFrame:
 
 def _sqlite_fetch(connection: Connection, query: Query) -> pd.DataFrame:
     statement = text(query.sql)
-    for name in ("start", "end"):
-        if name in query.params:
+    for name, value in query.params.items():  # stored as text: bind times as stored
+        if isinstance(value, datetime):
             statement = statement.bindparams(bindparam(name, type_=UTCDateTime()))
     rows = connection.execute(statement, query.params).all()
     return pd.DataFrame.from_records(rows, columns=query.columns)
@@ -490,9 +517,12 @@ def _sql_frame(
     width: Interval,
     stats: list[str],
     by_host: bool,
+    plan: TierPlan | None = None,
 ) -> pd.DataFrame:
     sql_stats = needed_stats(stats)
-    if connection.dialect.name == "postgresql":
+    if plan is not None:
+        raw = _tier_bucket_rows(connection, paths, plan, width, sql_stats, by_host)
+    elif connection.dialect.name == "postgresql":
         raw = _pg_bucket_rows(connection, paths, filters, width, stats, by_host)
     elif _sqlite_fetch(connection, sqlite_has_rollups(filters))["any"].iloc[0]:
         raw = _sqlite_fetch(
@@ -530,13 +560,59 @@ def _sql_frame(
                 columns[path, stat] = got[stat]
     frame = shape(columns, paths, stats, index)
     cells = raw["intervals"] if len(raw) else []
-    stored = stored_intervals(
-        name for cell in cells if isinstance(cell, str) for name in cell.split(",")
-    )
+    names = {name for cell in cells if isinstance(cell, str) for name in cell.split(",")}
+    if plan is not None:  # the tier rows hide the stored intervals of what they cover
+        names |= _stored_intervals(connection, filters)
+    stored = stored_intervals(names)
     frame.attrs.update(
-        interval=str(width), method="sql", stored_intervals=stored, notes=notes(width, stored)
+        interval=str(width),
+        method="sql",
+        stored_intervals=stored,
+        notes=notes(width, stored),
+        raw_rows=int(pd.to_numeric(raw["nrows"]).sum()) if len(raw) else 0,
     )
     return frame
+
+
+def _stored_intervals(connection: Connection, filters: Filters) -> set[str]:
+    """The intervals of the rolled-up snapshots matching ``filters``."""
+    if connection.dialect.name == "postgresql":
+        found = _pg_fetch(connection, pg_stored_intervals(filters))
+    else:
+        found = _sqlite_fetch(connection, sqlite_stored_intervals(filters))
+    return {v for v in found["interval"] if isinstance(v, str)}
+
+
+#: Up to this many snapshot spans, a tier read on PostgreSQL reads each span the fast way.
+_FAST_SPANS = 8
+
+
+def _tier_bucket_rows(
+    connection: Connection,
+    paths: list[str],
+    plan: TierPlan,
+    width: Interval,
+    sql_stats: list[str],
+    by_host: bool,
+) -> pd.DataFrame:
+    """Bucket aggregates of the plan's valid tier rows and the snapshots it reads, in one
+    query over their union: the readers' merge of rolled-up and raw rows (the law)."""
+    sources = [plan.tiers, *plan.raw]
+    pg = connection.dialect.name == "postgresql"
+    if pg and not {"first", "last"} & set(sql_stats) and len(plan.raw) <= _FAST_SPANS:
+        # the tier rows carefully, the snapshots the fast way (the tier log's spans can
+        # hold many rows: the day being written), merged by the law
+        tiers = pg_buckets(paths, plan.tiers, width.seconds, sql_stats, by_host)
+        parts = [_pg_fetch(connection, tiers)]
+        for raw in plan.raw:
+            parts.append(
+                _pg_bucket_rows(connection, paths, raw, width, sql_stats, by_host, mergeable=True)
+            )
+        return _merge_bucket_parts(parts, paths, sql_stats)
+    if pg:
+        return _pg_fetch(connection, pg_buckets(paths, sources, width.seconds, sql_stats, by_host))
+    query = sqlite_buckets(paths, sources, width.seconds, sql_stats, by_host)
+    return _sqlite_fetch(connection, query)
 
 
 def _pg_fetch(connection: Connection, query: Query) -> pd.DataFrame:
@@ -562,18 +638,19 @@ def _pg_bucket_rows(
     width: Interval,
     stats: list[str],
     by_host: bool,
+    mergeable: bool = False,
 ) -> pd.DataFrame:
     """Bucket aggregates on PostgreSQL: raw rows the fast way, rolled-up rows carefully.
 
     ``stats`` are the user's statistics. The result has ``m<i>_<stat>`` columns for the SQL
     statistics they need (:func:`needed_stats`), or ``m<i>_mean`` in place of count + sum
-    when one query answers everything (no rolled-up rows to merge).
+    when one query answers everything (no rolled-up rows to merge) and not ``mergeable``.
     """
     sql_stats = needed_stats(stats)
     if {"first", "last"} & set(sql_stats):
         return _pg_fetch(connection, pg_buckets(paths, filters, width.seconds, sql_stats, by_host))
     has_rollups = bool(_pg_fetch(connection, pg_has_rollups(filters))["any"].iloc[0])
-    fast_stats = sql_stats if has_rollups else _one_pass_stats(sql_stats, stats)
+    fast_stats = sql_stats if has_rollups or mergeable else _one_pass_stats(sql_stats, stats)
     inline = bool(_pg_fetch(connection, pg_documents_inline(filters))["inline"].iloc[0])
     driver = connection.connection.driver_connection
     try:
@@ -609,22 +686,34 @@ def _merge_bucket_parts(
     """Merge per-bucket partial aggregates by the pooling law (``rollup.stats.POOL_LAW``)."""
     parts = [p for p in parts if len(p)]
     if len(parts) <= 1:
-        empty = ["bucket_us", "host", "intervals", "samples"]
+        empty = ["bucket_us", "host", "intervals", "samples", "nrows"]
         empty += [f"m{i}_{stat}" for i in range(len(paths)) for stat in stats]
         return parts[0] if parts else pd.DataFrame(columns=empty)
     both = pd.concat(parts, ignore_index=True)
-    how: dict[str, Any] = {
-        "samples": POOL_LAW["samples"],
-        "intervals": lambda s: ",".join(v for v in s if isinstance(v, str)) or None,
-    }
+    keys = ["bucket_us", "host"]
+    laws: dict[str, list[str]] = {"sum": ["samples", "nrows"], "min": [], "max": []}
     for i in range(len(paths)):
         for stat in stats:
             column = f"m{i}_{stat}"
             both[column] = pd.to_numeric(both[column], errors="coerce")
-            # a sum over no values is missing, not 0
-            law = POOL_LAW[stat]
-            how[column] = (lambda s: s.sum(min_count=1)) if law == "sum" else law
-    merged = both.groupby(["bucket_us", "host"], sort=False).agg(how).reset_index()
+            laws[POOL_LAW[stat]].append(column)
+    for column in laws["sum"]:
+        both[column] = pd.to_numeric(both[column], errors="coerce")
+    grouped = both.groupby(keys, sort=False)
+    merged = pd.concat(
+        [
+            grouped[laws["sum"]].sum(min_count=1),  # a sum over no values is missing, not 0
+            grouped[laws["min"]].min(),
+            grouped[laws["max"]].max(),
+        ],
+        axis=1,
+    )
+    named = both[both["intervals"].map(lambda v: isinstance(v, str))]
+    intervals = named.groupby(keys, sort=False)["intervals"].agg(",".join)
+    merged["intervals"] = intervals.reindex(merged.index)
+    merged = merged.reset_index()[
+        [*keys, "intervals", *[c for c in both if c not in (*keys, "intervals")]]
+    ]
     return merged.sort_values(
         ["host", "bucket_us"] if merged["host"].nunique() > 1 else ["bucket_us"]
     )
@@ -641,29 +730,32 @@ def _pandas_frame(
     width: Interval,
     stats: list[str],
     by_host: bool,
+    plan: TierPlan | None = None,
 ) -> pd.DataFrame:
-    rows = [
-        row
-        for batch in iter_rows(
-            connection,
-            filters.start,
-            filters.end,
-            metric_type=filters.metric_type,
-            host=filters.host,
-        )
-        for row in batch
-    ]
+    if plan is None:
+        rows = [row for batch in _iter_rows(connection, filters) for row in batch]
+        raw_rows, names = len(rows), _row_intervals(rows)
+    else:
+        raw = [row for part in plan.raw for batch in _iter_rows(connection, part) for row in batch]
+        raw_rows, names = len(raw), _row_intervals(raw) | _stored_intervals(connection, filters)
+        rows = sorted([*tier_rows(connection, plan.tiers), *raw], key=lambda row: row[0])
     if not rows:
         frame = shape({}, paths, stats, empty_index(by_host))
-        frame.attrs.update(interval=str(width), method="pandas", stored_intervals=[], notes=[])
+        frame.attrs.update(
+            interval=str(width), method="pandas", stored_intervals=[], notes=[], raw_rows=0
+        )
         return frame
     # Always per host: pooled frames merge the hosts' buckets by the pooling law.
     buckets = resample_stats(stats_frame(rows, keys=("host", "metric_type")), width)
     columns, index = stats_columns(buckets, paths, stats, by_host=by_host)
     frame = shape(columns, paths, stats, index)
-    stored = stored_intervals(_row_intervals(rows))
+    stored = stored_intervals(names)
     frame.attrs.update(
-        interval=str(width), method="pandas", stored_intervals=stored, notes=notes(width, stored)
+        interval=str(width),
+        method="pandas",
+        stored_intervals=stored,
+        notes=notes(width, stored),
+        raw_rows=raw_rows,
     )
     return frame
 

@@ -42,11 +42,31 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Span:
+    """A half-open time range ``[start, end)`` (``None``: unbounded) of some hosts (``None``:
+    every host)."""
+
+    start: datetime | None
+    end: datetime | None
+    hosts: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Filters:
+    """Which rows a query reads.
+
+    ``spans``: when set, only rows inside one of them; ``exclude``: no row inside any of
+    them. ``tier_width``: read the rollup tier of that width (``metrics_tiers``, rolled-up
+    documents) in place of the snapshots.
+    """
+
     metric_type: str
     start: datetime | None
     end: datetime | None
     host: str | None
+    spans: tuple[Span, ...] | None = None
+    exclude: tuple[Span, ...] = ()
+    tier_width: int | None = None
 
 
 def needed_stats(stats: Sequence[str]) -> list[str]:
@@ -59,21 +79,56 @@ def needed_stats(stats: Sequence[str]) -> list[str]:
 
 
 def _where(
-    filters: Filters, params: dict[str, Any], mark: Callable[[str], str], host_sql: str
+    filters: Filters,
+    params: dict[str, Any],
+    mark: Callable[[str], str],
+    host_sql: str,
+    prefix: str = "",
 ) -> str:
-    """The filters as a WHERE clause; ``mark`` turns a name into the driver's placeholder."""
-    clauses = [f"metric_type = {mark('metric_type')}"]
-    params["metric_type"] = filters.metric_type
+    """The filters as a WHERE clause; ``mark`` turns a name into the driver's placeholder.
+
+    ``prefix`` keeps the parameter names of several sources in one statement apart. On the
+    tier table the host is a column; on the snapshots it is ``coalesce(host_sql, '')``.
+    """
+
+    def bind(name: str, value: Any) -> str:
+        params[prefix + name] = value
+        return mark(prefix + name)
+
+    host = "host" if filters.tier_width is not None else f"coalesce({host_sql}, '')"
+    clauses = [f"metric_type = {bind('metric_type', filters.metric_type)}"]
+    if filters.tier_width is not None:
+        clauses.append(f"width_seconds = {bind('tier_width', filters.tier_width)}")
     if filters.start is not None:
-        clauses.append(f"timestamp >= {mark('start')}")
-        params["start"] = filters.start
+        clauses.append(f"timestamp >= {bind('start', filters.start)}")
     if filters.end is not None:
-        clauses.append(f"timestamp < {mark('end')}")
-        params["end"] = filters.end
+        clauses.append(f"timestamp < {bind('end', filters.end)}")
     if filters.host is not None:
-        clauses.append(f"coalesce({host_sql}, '') = {mark('host')}")
-        params["host"] = filters.host
+        clauses.append(f"{host} = {bind('host', filters.host)}")
+
+    def spans(items: Sequence[Span], name: str) -> str:
+        ors = []
+        for k, span in enumerate(items):
+            ands = []
+            if span.start is not None:
+                ands.append(f"timestamp >= {bind(f'{name}{k}_lo', span.start)}")
+            if span.end is not None:
+                ands.append(f"timestamp < {bind(f'{name}{k}_hi', span.end)}")
+            if span.hosts is not None:
+                marks = [bind(f"{name}{k}_h{j}", h) for j, h in enumerate(span.hosts)]
+                ands.append(f"{host} IN ({', '.join(marks)})" if marks else "false")
+            ors.append(f"({' AND '.join(ands) or 'true'})")
+        return f"({' OR '.join(ors) or 'false'})"
+
+    if filters.spans is not None:
+        clauses.append(spans(filters.spans, "s"))
+    if filters.exclude:
+        clauses.append(f"NOT {spans(filters.exclude, 'x')}")
     return " AND ".join(clauses)
+
+
+def _table(filters: Filters) -> str:
+    return "metrics_snapshots" if filters.tier_width is None else "metrics_tiers"
 
 
 #: Below this size an uncompressed document is stored inline (PostgreSQL's TOAST threshold is
@@ -81,24 +136,44 @@ def _where(
 _INLINE_BYTES = 1800
 
 
-def _pg_where(filters: Filters, params: dict[str, Any]) -> str:
-    return _where(filters, params, lambda name: f"%({name})s", "metric_data ->> 'host'")
+def _pg_where(filters: Filters, params: dict[str, Any], prefix: str = "") -> str:
+    return _where(filters, params, lambda name: f"%({name})s", "metric_data ->> 'host'", prefix)
 
 
-def _pg_rows(where: str) -> str:
+def _pg_rows(where: str, extra: str = "", table: str = "metrics_snapshots") -> str:
     """The matching rows, each document decompressed at most once.
 
     A large JSONB document is stored compressed (or out of line), and every ``->`` on the
     column would decompress it again; ``|| '{}'`` makes one in-memory copy per row that
     every leaf extraction then reads (2.5x faster on full collector documents). A small,
-    inline document is read where it lies: copying it would only cost time.
+    inline document is read where it lies: copying it would only cost time. ``extra``
+    restricts the rows further (``ROWS_SQL``).
     """
+    return f"({_pg_select(where + extra, table)}) AS src"
+
+
+def _pg_select(where: str, table: str = "metrics_snapshots", tier: bool | None = None) -> str:
+    """The SELECT of :func:`_pg_rows`; with ``tier`` also a ``tier`` flag column."""
+    row_id = "0::bigint AS id" if table == "metrics_tiers" else "id"
+    flag = "" if tier is None else f", {str(tier).lower()} AS tier"
     return (
-        "(SELECT id, timestamp, metric_type, CASE WHEN pg_column_compression(metric_data) IS NULL "
+        f"SELECT {row_id}, timestamp, metric_type, "
+        "CASE WHEN pg_column_compression(metric_data) IS NULL "
         f"AND pg_column_size(metric_data) < {_INLINE_BYTES} THEN metric_data "
-        "ELSE metric_data || '{}'::jsonb END AS metric_data "
-        f"FROM metrics_snapshots WHERE {where} OFFSET 0) AS src"
+        f"ELSE metric_data || '{{}}'::jsonb END AS metric_data{flag} "
+        f"FROM {table} WHERE {where} OFFSET 0"
     )
+
+
+def _pg_sources(sources: Sequence[Filters], params: dict[str, Any], extra: str) -> str:
+    """The rows of several sources (snapshots and tier rows), UNION ALL, with a ``tier``
+    flag; ``extra`` (``ROWS_SQL``) applies to the snapshots only."""
+    selects = []
+    for n, source in enumerate(sources):
+        tier = source.tier_width is not None
+        where = _pg_where(source, params, f"u{n}_") + ("" if tier else extra)
+        selects.append(f"({_pg_select(where, _table(source), tier)})")
+    return f"({' UNION ALL '.join(selects)}) AS src"
 
 
 def _pg_num(expr: str) -> str:
@@ -196,7 +271,7 @@ def _grouped(items: Sequence[str], source: str, columns: Sequence[str], by_host:
 
 def pg_buckets(
     metrics: Sequence[str],
-    filters: Filters,
+    filters: Filters | Sequence[Filters],
     width_seconds: int,
     stats: Sequence[str],
     by_host: bool,
@@ -206,20 +281,29 @@ def pg_buckets(
 
     The careful path: every leaf is type-checked (``jsonb_typeof``), so a string or a
     boolean where a number is expected is skipped, and rolled-up rows contribute their
-    stored statistics. ``rows`` limits it to ``"raw"`` or ``"rolled"`` rows.
+    stored statistics. ``rows`` limits it to ``"raw"`` or ``"rolled"`` snapshot rows.
+    Several ``filters`` read the union of their rows (tier rows and snapshots); the
+    ``intervals`` column names only the snapshots' stored intervals.
     """
     params: dict[str, Any] = {"width": f"{width_seconds} seconds"}
+    interval = f"metric_data -> '{ROLLUP_KEY}' ->> 'interval'"
+    is_tier = tier = "tier"  # several sources: their flag; one: whether it is a tier
+    if isinstance(filters, Filters):
+        is_tier = str(filters.tier_width is not None).lower()
+        tier = f"{is_tier} AS tier"
     level1 = [
         "id",
         "timestamp",
+        tier,
         "coalesce(metric_data ->> 'host', '') AS host",
         f"(metric_data ? '{ROLLUP_KEY}') AS r",
-        f"metric_data -> '{ROLLUP_KEY}' ->> 'interval' AS rollup_interval",
+        f"CASE WHEN NOT {is_tier} THEN {interval} END AS rollup_interval",
         f"metric_data #> '{{{ROLLUP_KEY},samples}}' AS rollup_samples",
     ]
     level2 = [
         "id",
         "timestamp",
+        "tier",
         "host",
         "r",
         "rollup_interval",
@@ -229,15 +313,17 @@ def pg_buckets(
         "host" if by_host else "'' AS host",
         "string_agg(DISTINCT rollup_interval, ',') AS intervals",
         "sum(CASE WHEN r THEN samples ELSE 1 END) AS samples",
+        "count(*) FILTER (WHERE NOT tier) AS nrows",
     ]
-    columns = ["bucket_us", "host", "intervals", "samples"]
+    columns = ["bucket_us", "host", "intervals", "samples", "nrows"]
     stored = {"count", "sum", "min", "max", "first", "last"} & set(stats)
     if {"first", "last"} & stored:
         stored |= {f"{s}_time" for s in ("first", "last") if s in stored}
     for i, path in enumerate(metrics):
         keys = list(split_path(path))
         params[f"p{i}"] = keys
-        level1.append(f"metric_data #> %(p{i})s AS v{i}")
+        leaf = f"metric_data #> %(p{i})s"  # a tier row's leaf (a mean) is never read
+        level1.append(f"CASE WHEN NOT {is_tier} THEN {leaf} END AS v{i}")
         for stat in sorted(stored):
             params[f"p{i}_{stat}"] = [ROLLUP_KEY, stat, *keys]
             level1.append(
@@ -265,10 +351,13 @@ def pg_buckets(
                 )
             level3.append(f"{expr} AS m{i}_{stat}")
             columns.append(f"m{i}_{stat}")
-    where = _pg_where(filters, params) + ROWS_SQL[rows]
+    if isinstance(filters, Filters):
+        rows_sql = _pg_rows(_pg_where(filters, params), ROWS_SQL[rows], _table(filters))
+    else:
+        rows_sql = _pg_sources(filters, params, ROWS_SQL[rows])
     source = (
         f"(SELECT {', '.join(level2)} FROM ("
-        f"SELECT {', '.join(level1)} FROM {_pg_rows(where)} OFFSET 0"
+        f"SELECT {', '.join(level1)} FROM {rows_sql} OFFSET 0"
         ") AS l1 OFFSET 0) AS l2"
     )
     return Query(_grouped(level3, source, columns, by_host), params, columns)
@@ -302,8 +391,9 @@ def pg_buckets_fast(
         "coalesce(metric_data ->> 'host', '') AS host" if by_host else "'' AS host",
         "NULL AS intervals",
         "count(*) AS samples",
+        "count(*) AS nrows",
     ]
-    columns = ["bucket_us", "host", "intervals", "samples"]
+    columns = ["bucket_us", "host", "intervals", "samples", "nrows"]
     values = []
     for i, path in enumerate(metrics):
         value = f"({_pg_chain(i, path, params)})::float8"
@@ -330,6 +420,17 @@ def pg_documents_inline(filters: Filters, sample: int = 20) -> Query:
         f"LIMIT {int(sample)}) AS s"
     )
     return Query(sql, params, ["inline"])
+
+
+def pg_stored_intervals(filters: Filters) -> Query:
+    """The distinct stored intervals of the matching rolled-up snapshots (partial index)."""
+    params: dict[str, Any] = {}
+    where = _pg_where(filters, params) + ROWS_SQL["rolled"]
+    sql = (
+        f"SELECT DISTINCT metric_data -> '{ROLLUP_KEY}' ->> 'interval' "
+        f"FROM metrics_snapshots WHERE {where}"
+    )
+    return Query(sql, params, ["interval"])
 
 
 def pg_estimate_rows(filters: Filters) -> Query:
@@ -372,8 +473,9 @@ def sqlite_json_path(keys: Sequence[str]) -> str | None:
     return "".join(parts)
 
 
-def _sqlite_where(filters: Filters, params: dict[str, Any]) -> str:
-    return _where(filters, params, lambda name: f":{name}", "json_extract(metric_data, '$.host')")
+def _sqlite_where(filters: Filters, params: dict[str, Any], prefix: str = "") -> str:
+    host = "json_extract(metric_data, '$.host')"
+    return _where(filters, params, lambda name: f":{name}", host, prefix)
 
 
 def _sqlite_num(path_param: str) -> str:
@@ -411,22 +513,66 @@ def sqlite_values(metrics: Sequence[str], filters: Filters) -> Query:
 
 def sqlite_buckets(
     metrics: Sequence[str],
-    filters: Filters,
+    filters: Filters | Sequence[Filters],
     width_seconds: int,
     stats: Sequence[str],
     by_host: bool,
 ) -> Query:
-    """Per bucket aggregates on SQLite (count, sum, min, max; first/last use pandas)."""
+    """Per bucket aggregates on SQLite (count, sum, min, max; first/last use pandas).
+
+    Several ``filters`` read the union of their rows (tier rows and snapshots); the
+    ``intervals`` column names only the snapshots' stored intervals. A tier row's
+    statistics are read by one ``json_extract`` of every path at once (SQLite parses the
+    document once per call, and a tier document is large), its host and samples from
+    their columns.
+    """
     params: dict[str, Any] = {"width": width_seconds}
+    union = not isinstance(filters, Filters)
     rolled = _SQLITE_ROLLED
+    interval = f"json_extract(metric_data, '$.{ROLLUP_KEY}.interval')"
+    host = "coalesce(json_extract(metric_data, '$.host'), '')"
+    samples = f"json_extract(metric_data, '$.{ROLLUP_KEY}.samples')"
+    wanted: list[tuple[int, str, str]] = []  # (metric, stat, JSON path) of a tier row
+    for i, path in enumerate(metrics):
+        if (json_path := sqlite_json_path(split_path(path))) is not None:
+            for stat in stats:
+                stored_path = sqlite_json_path([ROLLUP_KEY, stat, *split_path(path)])
+                wanted.append((i, stat, str(stored_path)))
+    slot = {(i, stat): k for k, (i, stat, _) in enumerate(wanted)}
+    if isinstance(filters, Filters):
+        source = f"{_table(filters)} WHERE {_sqlite_where(filters, params)}"
+    else:
+        marks = []
+        for k, (_, _, stored_path) in enumerate(wanted):
+            params[f"t{k}"] = stored_path
+            marks.append(f":t{k}")
+        marks.append("'$.host'")  # two paths at least: the result is then always an array
+        selects = []
+        for n, f in enumerate(filters):
+            where = _sqlite_where(f, params, f"u{n}_")
+            if f.tier_width is not None:
+                selects.append(  # LIMIT -1: not flattened, so each document is read once
+                    "SELECT * FROM (SELECT timestamp, NULL AS metric_data, 1 AS tier, host AS h, "
+                    f"samples AS smp, json_extract(metric_data, {', '.join(marks)}) AS vals "
+                    f"FROM {_table(f)} WHERE {where} LIMIT -1)"
+                )
+            else:
+                selects.append(
+                    f"SELECT timestamp, metric_data, 0 AS tier, {host} AS h, NULL AS smp, "
+                    f"NULL AS vals FROM {_table(f)} WHERE {where}"
+                )
+        source = f"({' UNION ALL '.join(selects)})"
+        interval = f"CASE WHEN NOT tier THEN {interval} END"
+        host, rolled = "h", f"(tier OR {rolled})"
+        samples = f"CASE WHEN tier THEN smp ELSE {samples} END"
     select = [
         f"{_SQLITE_BUCKET} * 1000000 AS bucket_us",
-        "coalesce(json_extract(metric_data, '$.host'), '')" if by_host else "''",
-        f"group_concat(DISTINCT json_extract(metric_data, '$.{ROLLUP_KEY}.interval'))",
-        f"sum(CASE WHEN {rolled} THEN json_extract(metric_data, '$.{ROLLUP_KEY}.samples') "
-        "ELSE 1 END)",
+        host if by_host else "''",
+        f"group_concat(DISTINCT {interval})",
+        f"sum(CASE WHEN {rolled} THEN {samples} ELSE 1 END)",
+        "sum(1 - tier)" if union else "count(*)",
     ]
-    columns = ["bucket_us", "host", "intervals", "samples"]
+    columns = ["bucket_us", "host", "intervals", "samples", "nrows"]
     for i, path in enumerate(metrics):
         keys = split_path(path)
         json_path = sqlite_json_path(keys)
@@ -439,16 +585,20 @@ def sqlite_buckets(
             params[f"p{i}_{stat}"] = sqlite_json_path([ROLLUP_KEY, stat, *keys])
             raw = _sqlite_num(f"p{i}")
             stored = _sqlite_num(f"p{i}_{stat}")
+            if union:
+                k = slot[i, stat]
+                kept = f"json_extract(vals, '$[{k}]')"
+                from_tier = (
+                    f"CASE WHEN json_type(vals, '$[{k}]') IN ('integer', 'real') THEN {kept} END"
+                )
+                stored = f"(CASE WHEN tier THEN {from_tier} ELSE {stored} END)"
             if stat == "count":
                 expr = f"sum(CASE WHEN {rolled} THEN {stored} WHEN ({raw}) IS NOT NULL THEN 1 END)"
             else:  # sum, min, max
                 expr = f"{stat}(CASE WHEN {rolled} THEN {stored} ELSE {raw} END)"
             select.append(expr)
     group, order = ("1, 2", "2, 1") if by_host else ("1", "1")
-    sql = (
-        f"SELECT {', '.join(select)} FROM metrics_snapshots "
-        f"WHERE {_sqlite_where(filters, params)} GROUP BY {group} ORDER BY {order}"
-    )
+    sql = f"SELECT {', '.join(select)} FROM {source} GROUP BY {group} ORDER BY {order}"
     return Query(sql, params, columns)
 
 
@@ -457,6 +607,17 @@ def sqlite_has_rollups(filters: Filters) -> Query:
     params: dict[str, Any] = {}
     where = f"{_sqlite_where(filters, params)} AND {_SQLITE_ROLLED}"
     return Query(f"SELECT EXISTS (SELECT 1 FROM metrics_snapshots WHERE {where})", params, ["any"])
+
+
+def sqlite_stored_intervals(filters: Filters) -> Query:
+    """The distinct stored intervals of the matching rolled-up snapshots (partial index)."""
+    params: dict[str, Any] = {}
+    where = f"{_sqlite_where(filters, params)} AND {_SQLITE_ROLLED}"
+    sql = (
+        f"SELECT DISTINCT json_extract(metric_data, '$.{ROLLUP_KEY}.interval') "
+        f"FROM metrics_snapshots WHERE {where}"
+    )
+    return Query(sql, params, ["interval"])
 
 
 def sqlite_buckets_raw(
@@ -477,8 +638,14 @@ def sqlite_buckets_raw(
         f"{_SQLITE_BUCKET} AS bucket",
         "coalesce(json_extract(metric_data, '$.host'), '') AS host" if by_host else "'' AS host",
     ]
-    outer = ["bucket * 1000000 AS bucket_us", "host", "NULL AS intervals", "count(*) AS samples"]
-    columns = ["bucket_us", "host", "intervals", "samples"]
+    outer = [
+        "bucket * 1000000 AS bucket_us",
+        "host",
+        "NULL AS intervals",
+        "count(*) AS samples",
+        "count(*) AS nrows",
+    ]
+    columns = ["bucket_us", "host", "intervals", "samples", "nrows"]
     for i, path in enumerate(metrics):
         json_path = sqlite_json_path(split_path(path))
         if json_path is None:
