@@ -13,7 +13,7 @@ with a policy that keeps raw data 60 days (nothing is rolled up).
 
 Run (every figure beside its baseline, measured in the same run):
 
-    python -m benchmarks.bench_tiers --url URL10 [--compare URL40] [--refresh]
+    python -m benchmarks.bench_tiers [--url URL10] [--compare URL40] [--refresh-budget S]
 
 Figures, each query in a fresh child process (``--child``), as the explorer's first page:
 
@@ -24,14 +24,19 @@ Figures, each query in a fresh child process (``--child``), as the explorer's fi
 - storage: ``metrics_tiers`` (with its indexes) per width vs ``metrics_snapshots``;
 - ingest: ``bench_ingest``'s figure (``write_snapshots``, which marks the tier log, vs bare
   binary ``COPY``) with ``--ingest-rows`` rows (PostgreSQL only);
-- refresh: ``archive run`` at the dataset's end, then ``archive.tiers.refresh`` of whatever
-  the tier log holds (the backfill after loading), in rows/s (``--refresh``: it can take long).
+- refresh: ``archive run`` at the dataset's end (as the issue's figures assume), then
+  ``archive.tiers.refresh`` of whatever the tier log still holds (the backfill after
+  loading), in rows/s. It stops after the day that passes ``--refresh-budget`` seconds
+  (default 300; 0: no limit), what is done staying committed, and the rest is extrapolated;
+  a later run goes on where it stopped (``--no-refresh`` skips it).
 
 ``--compare URL40`` runs the views and ``list_hosts`` on the 40-host set too and prints
 each figure beside the 10-host one (target: views <= 2x, ``list_hosts`` unchanged).
 A piece not built yet (``load_frame`` without ``tiers=``, no catalog, no ``metrics_tiers``)
-prints as "n/a (not built)". Not part of CI; ``make bench`` runs it only when
-``METRICS_TOOLKIT_BENCH_TIERS_URL`` names a dataset (it takes minutes, not seconds).
+prints as "n/a (not built)". Not part of CI. ``make bench`` runs it on
+``METRICS_TOOLKIT_BENCH_TIERS_URL`` (default: ``mt_bench_fleet10`` on the local server),
+making the dataset first when it is missing (about 10-15 min), with
+``METRICS_TOOLKIT_BENCH_TIERS_COMPARE`` as ``--compare`` when set.
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ METRICS = (
 STATS = ("mean", "min", "max", "count")
 VIEWS = (("1d", "5min"), ("7d", "30min"), ("30d", "2h"))
 NOT_BUILT = "n/a (not built)"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/mt_bench_fleet10"
 
 
 # --- the dataset -----------------------------------------------------------------------------
@@ -88,6 +94,23 @@ def _recreate(url: str) -> None:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
         connection.execute(text(f'CREATE DATABASE "{target.database}"'))
     admin.dispose()
+
+
+def _snapshot_count(url: str) -> int:
+    """Snapshots at ``url``; -1 when there is no such database or table."""
+    from sqlalchemy import exc as sa_exc
+
+    from metrics_toolkit.store.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            sql = "SELECT count(*) FROM (SELECT 1 FROM metrics_snapshots LIMIT 1) AS one"
+            return int(connection.execute(text(sql)).scalar_one())
+    except sa_exc.SQLAlchemyError:
+        return -1
+    finally:
+        engine.dispose()
 
 
 def make_dataset(url: str, hosts: int, days: int = DAYS) -> dict[str, Any]:
@@ -533,8 +556,8 @@ def run(args: argparse.Namespace) -> Report:
     report.add("db upgrade on the dataset", time.perf_counter() - started, "s", note="once")
     engine.dispose()
 
-    if args.refresh:
-        made = refresh_figures(args.url, args.refresh_budget)
+    if not args.no_refresh:
+        made = refresh_figures(args.url, args.refresh_budget or None)
         print(f"  refresh: {json.dumps(made)}", file=sys.stderr)
         report.add(
             "archive run at the dataset's end", made["archive_run_seconds"], "s", note="60 d raw"
@@ -639,16 +662,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--child"]:
         return child_main(argv[1], argv[2], *argv[3:])
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--url", required=True, help="the dataset's database URL")
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("METRICS_TOOLKIT_BENCH_TIERS_URL", DEFAULT_URL),
+        help="the dataset's database URL",
+    )
     parser.add_argument("--make-dataset", action="store_true", help="(re)make the dataset")
     parser.add_argument("--hosts", type=int, default=10, help="hosts of --make-dataset")
     parser.add_argument("--days", type=int, default=DAYS, help="days of --make-dataset")
-    parser.add_argument("--compare", help="the 40-host dataset's URL: its figures as ratios")
-    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per query")
     parser.add_argument(
-        "--refresh", action="store_true", help="archive run + tiers refresh first (timed)"
+        "--compare",
+        default=os.environ.get("METRICS_TOOLKIT_BENCH_TIERS_COMPARE"),
+        help="the 40-host dataset's URL: its figures as ratios",
     )
-    parser.add_argument("--refresh-budget", type=float, help="stop the refresh after N s")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per query")
+    parser.add_argument("--no-refresh", action="store_true", help="skip archive run + refresh")
+    parser.add_argument(
+        "--refresh-budget", type=float, default=300.0, help="stop the refresh after N s (0: none)"
+    )
     parser.add_argument(
         "--ingest-rows", type=int, default=200_000, help="rows of the ingest race (0: skip)"
     )
@@ -658,6 +689,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.make_dataset:
         make_dataset(args.url, args.hosts, args.days)
         return 0
+    if _snapshot_count(args.url) <= 0:
+        print(f"No dataset at {args.url}: making it ({args.hosts} hosts x {args.days} d)")
+        make_dataset(args.url, args.hosts, args.days)
     report = run(args)
     report.print(Console(width=max(200, shutil.get_terminal_size().columns)))
     if args.json:
