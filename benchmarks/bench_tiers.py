@@ -73,7 +73,7 @@ METRICS = (
 )
 STATS = ("mean", "min", "max", "count")
 VIEWS = (("1d", "5min"), ("7d", "30min"), ("30d", "2h"))
-NOT_BUILT = "n/a (not built)"
+NOT_BUILT = "not built"  # printed beside the value "n/a"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/mt_bench_fleet10"
 
 
@@ -617,39 +617,40 @@ def run(args: argparse.Namespace) -> Report:
 
     if args.compare:
         catalog40, scan40 = host_figures(args.compare, args.repeat)
-        label = "40 hosts: "
+        here = str(make_url(args.url).database)
+        label = f"{make_url(args.compare).database}: "
         if catalog is None or catalog40 is None:
             report.add(
-                f"{label}list_hosts", math.nan, "s", baseline=("10 hosts", math.nan), note=NOT_BUILT
+                f"{label}list_hosts", math.nan, "s", baseline=(here, math.nan), note=NOT_BUILT
             )
         else:
             report.add(
                 f"{label}list_hosts (catalog)",
                 catalog40["seconds"],
                 "s",
-                baseline=("10 hosts", catalog["seconds"]),
+                baseline=(here, catalog["seconds"]),
                 max_value=0.05,
             )
         report.add(
             f"{label}SELECT DISTINCT host (full scan)",
             scan40["seconds"],
             "s",
-            baseline=("10 hosts", scan["seconds"]),
+            baseline=(here, scan["seconds"]),
         )
         with tempfile.TemporaryDirectory(prefix="bench-tiers-") as scratch:
             views40 = view_figures(args.compare, args.repeat, scratch)
         for key, entry in views40.items():
             for mode, shown in (("tiers", "tiers=True"), ("raw", "tiers=False")):
-                here, there = views[key][mode], entry[mode]
+                mine, there = views[key][mode], entry[mode]
                 name = f"{label}view {key}, {shown}"
-                if here is None or there is None:
+                if mine is None or there is None:
                     report.add(name, math.nan, "s", note=NOT_BUILT)
                     continue
                 report.add(
                     name,
                     there["seconds"],
                     "s",
-                    baseline=("10 hosts", here["seconds"]),
+                    baseline=(here, mine["seconds"]),
                     max_ratio=2.0 if mode == "tiers" else None,
                 )
             if entry["diff"] is not None:
