@@ -113,8 +113,11 @@ def _snapshot_count(url: str) -> int:
         engine.dispose()
 
 
-def make_dataset(url: str, hosts: int, days: int = DAYS) -> dict[str, Any]:
-    """Make ``url`` afresh: migrated schema, the policy, ``hosts`` x ``days`` x 10 s to END."""
+def make_dataset(url: str, hosts: int, days: int = DAYS, *, resume: bool = False) -> dict[str, Any]:
+    """Make ``url`` afresh: migrated schema, the policy, ``hosts`` x ``days`` x 10 s to END.
+
+    ``resume``: keep what an interrupted run wrote (ingest skips rows already stored).
+    """
     from metrics_toolkit.collect.generator import count_history, generate_history
     from metrics_toolkit.store.db import make_engine, session_scope
     from metrics_toolkit.store.ingest import write_snapshots
@@ -123,7 +126,8 @@ def make_dataset(url: str, hosts: int, days: int = DAYS) -> dict[str, Any]:
 
     start = END - timedelta(days=days)
     total = count_history(start=start, end=END, interval=STEP, hosts=hosts)
-    _recreate(url)
+    if not resume:
+        _recreate(url)
     engine = make_engine(url)
     upgrade(engine)
     with session_scope(engine) as session:
@@ -669,6 +673,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the dataset's database URL",
     )
     parser.add_argument("--make-dataset", action="store_true", help="(re)make the dataset")
+    parser.add_argument(
+        "--resume", action="store_true", help="--make-dataset: go on with an interrupted one"
+    )
     parser.add_argument("--hosts", type=int, default=10, help="hosts of --make-dataset")
     parser.add_argument("--days", type=int, default=DAYS, help="days of --make-dataset")
     parser.add_argument(
@@ -688,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
     if args.make_dataset:
-        make_dataset(args.url, args.hosts, args.days)
+        make_dataset(args.url, args.hosts, args.days, resume=args.resume)
         return 0
     if _snapshot_count(args.url) <= 0:
         print(f"No dataset at {args.url}: making it ({args.hosts} hosts x {args.days} d)")
