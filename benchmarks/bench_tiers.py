@@ -474,16 +474,17 @@ def refresh_figures(url: str, budget: float | None) -> dict[str, Any]:
         if budget is not None and elapsed > budget and done < total:
             raise _OverBudget
 
-    buckets = 0
     try:
-        result = refresh(engine, progress=progress)
-        buckets = result.buckets
+        refresh(engine, progress=progress)
         out["complete"] = True
     except _OverBudget:
         out["complete"] = False
     out["refresh_seconds"] = time.perf_counter() - began
     out["days_done"] = days_done
-    out["buckets"] = buckets
+    with engine.connect() as connection:
+        out["tier_rows"] = int(
+            connection.execute(text("SELECT count(*) FROM metrics_tiers")).scalar_one()
+        )
     days = max(1, out["log_days"])
     # the rows those days hold: the dataset spreads its rows evenly over its days
     out["rows_done"] = out["snapshots"] * min(days_done, days) / days
