@@ -396,17 +396,35 @@ def storage(engine: Engine) -> dict[str, Any]:
         if out["tiers"] is not None:
             parts = connection.execute(
                 text(
-                    f"SELECT width_seconds, count(*), {share} FROM metrics_tiers t "
+                    f"SELECT width_seconds, count(*), {share}, sum(samples) FROM metrics_tiers t "
                     "GROUP BY width_seconds ORDER BY width_seconds"
                 )
             ).all()
             weight = sum(int(p[2] or 0) for p in parts) or 1
-            for width, count, part in parts:
+            for width, count, part, samples in parts:
                 out["widths"][int(width)] = {
                     "rows": int(count),
                     "bytes": out["tiers"] * int(part or 0) / weight,
+                    "samples": int(samples or 0),
                 }
+            out["snapshot_rows"] = int(
+                connection.execute(text("SELECT count(*) FROM metrics_snapshots")).scalar_one()
+            )
     return out
+
+
+def _storage_note(sizes: dict[str, Any]) -> str:
+    """Empty or partial tiers (refresh unfinished): say so, and the size extrapolated."""
+    if not sizes["widths"]:
+        return "empty: refresh not run"
+    covered = min(part["samples"] for part in sizes["widths"].values())
+    if covered >= sizes["snapshot_rows"] or covered <= 0:
+        return ""
+    whole = sizes["tiers"] * sizes["snapshot_rows"] / covered
+    return (
+        f"partial: tiers cover {covered:,} of {sizes['snapshot_rows']:,} rows; "
+        f"all: ~{_mb(whole):,.0f} MB, {whole / sizes['snapshots']:.2f}x"
+    )
 
 
 def ingest_figures(url: str, rows: int) -> tuple[float, float, int]:
@@ -598,7 +616,7 @@ def run(args: argparse.Namespace) -> Report:
             "MB",
             baseline=("metrics_snapshots (+ indexes)", _mb(sizes["snapshots"])),
             max_ratio=0.25,
-            note="empty: refresh not run" if not sizes["widths"] else "",
+            note=_storage_note(sizes),
         )
         for width, part in sizes["widths"].items():
             report.add(
