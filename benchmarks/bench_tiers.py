@@ -413,17 +413,17 @@ def storage(engine: Engine) -> dict[str, Any]:
     return out
 
 
-def _storage_note(sizes: dict[str, Any]) -> str:
-    """Empty or partial tiers (refresh unfinished): say so, and the size extrapolated."""
+def _storage_scale(sizes: dict[str, Any]) -> tuple[float, str]:
+    """(factor to all rows, note): tiers partial (refresh unfinished) are extrapolated."""
     if not sizes["widths"]:
-        return "empty: refresh not run"
+        return 1.0, "empty: refresh not run"
     covered = min(part["samples"] for part in sizes["widths"].values())
     if covered >= sizes["snapshot_rows"] or covered <= 0:
-        return ""
-    whole = sizes["tiers"] * sizes["snapshot_rows"] / covered
-    return (
-        f"partial: tiers cover {covered:,} of {sizes['snapshot_rows']:,} rows; "
-        f"all: ~{_mb(whole):,.0f} MB, {whole / sizes['snapshots']:.2f}x"
+        return 1.0, ""
+    factor = sizes["snapshot_rows"] / covered
+    return factor, (
+        f"extrapolated: the tiers cover {covered:,} of {sizes['snapshot_rows']:,} rows, "
+        f"{_mb(sizes['tiers']):,.0f} MB"
     )
 
 
@@ -610,21 +610,22 @@ def run(args: argparse.Namespace) -> Report:
     if sizes["tiers"] is None:
         _not_built(report, "metrics_tiers size", "MB")
     else:
+        factor, note = _storage_scale(sizes)
         report.add(
             "metrics_tiers size (+ indexes)",
-            _mb(sizes["tiers"]),
+            _mb(sizes["tiers"] * factor),
             "MB",
             baseline=("metrics_snapshots (+ indexes)", _mb(sizes["snapshots"])),
             max_ratio=0.25,
-            note=_storage_note(sizes),
+            note=note,
         )
         for width, part in sizes["widths"].items():
             report.add(
                 f"  width {width} s",
-                _mb(part["bytes"]),
+                _mb(part["bytes"] * factor),
                 "MB",
                 baseline=("metrics_snapshots", _mb(sizes["snapshots"])),
-                note=f"{part['rows']:,} rows (bytes split by row size)",
+                note=f"{round(part['rows'] * factor):,} rows; bytes split by row size",
             )
 
     if args.ingest_rows and not sqlite:
