@@ -299,7 +299,10 @@ def max_difference(tiers_path: str, raw_path: str) -> float:
     import pandas as pd
 
     a, b = pd.read_pickle(tiers_path), pd.read_pickle(raw_path)
-    if a.shape != b.shape or not a.index.equals(b.index) or not a.columns.equals(b.columns):
+    if a.shape != b.shape or set(a.columns) != set(b.columns):
+        return math.inf
+    a, b = a.sort_index()[list(b.columns)], b.sort_index()
+    if not a.index.equals(b.index):
         return math.inf
     x = a.to_numpy(dtype=float)
     y = b.to_numpy(dtype=float)
