@@ -590,16 +590,25 @@ def run(args: argparse.Namespace) -> Report:
         )
         rate = made["rows_done"] / made["refresh_seconds"] if made["refresh_seconds"] else 0.0
         whole = made["snapshots"] / rate if rate else math.inf
-        report.add(
-            "tiers refresh (backfill after loading)",
-            rate,
-            "rows/s",
-            note=(
-                f"{made['days_done']}/{made['log_days']} days in {made['refresh_seconds']:.0f} s"
-                f"{'' if made['complete'] else ' (stopped at the budget)'}; "
-                f"all {made['snapshots']:,} rows: ~{whole / 60:.0f} min"
-            ),
-        )
+        if made["log_entries"] == 0:
+            report.add(
+                "tiers refresh (backfill after loading)",
+                math.nan,
+                "rows/s",
+                note="tier log empty: tiers already current",
+            )
+        else:
+            report.add(
+                "tiers refresh (backfill after loading)",
+                rate,
+                "rows/s",
+                note=(
+                    f"{made['days_done']}/{made['log_days']} days in "
+                    f"{made['refresh_seconds']:.0f} s"
+                    f"{'' if made['complete'] else ' (stopped at the budget)'}; "
+                    f"all {made['snapshots']:,} rows: ~{whole / 60:.0f} min"
+                ),
+            )
 
     catalog, scan = host_figures(args.url, args.repeat)
     _hosts_report(report, catalog, scan)
