@@ -33,7 +33,8 @@ What it offers:
 
 Ratios are ``value / baseline``. Targets: ``max_ratio`` / ``min_ratio`` (against the baseline)
 and ``max_value`` / ``min_value`` (absolute, in the row's unit). A row without a target is
-informative and neither passes nor fails. Benchmarks are not tests: they are not collected
+informative and neither passes nor fails; so does a row whose value is NaN (not measured:
+printed "n/a", e.g. for a feature not built yet). Benchmarks are not tests: they are not collected
 by pytest and print, by design.
 """
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -216,6 +218,8 @@ class Report:
         """Add a figure; ``passed`` is decided by the targets given (``None`` without any)."""
         baseline_name, baseline_value = baseline if baseline else (None, None)
         ratio = value / baseline_value if baseline_value else None
+        if ratio is not None and math.isnan(ratio):
+            ratio = None
         checks: list[tuple[str, bool]] = []
         if max_ratio is not None:
             checks.append((f"<= {max_ratio:g}x", ratio is not None and ratio <= max_ratio))
@@ -233,7 +237,7 @@ class Report:
             baseline_value=baseline_value,
             ratio=ratio,
             target=", ".join(text for text, _ in checks),
-            passed=all(ok for _, ok in checks) if checks else None,
+            passed=all(ok for _, ok in checks) if checks and not math.isnan(value) else None,
             note=note,
         )
         self.rows.append(row)
@@ -262,9 +266,13 @@ class Report:
             verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: ""}[row.passed]
             table.add_row(
                 row.name + (f" [dim]({row.note})[/]" if row.note else ""),
-                f"{_number(row.value)} {row.unit}",
+                "n/a" if math.isnan(row.value) else f"{_number(row.value)} {row.unit}",
                 row.baseline_name or "",
-                "" if row.baseline_value is None else f"{_number(row.baseline_value)} {row.unit}",
+                ""
+                if row.baseline_value is None
+                else "n/a"
+                if math.isnan(row.baseline_value)
+                else f"{_number(row.baseline_value)} {row.unit}",
                 "" if row.ratio is None else f"{row.ratio:.2f}x",
                 row.target,
                 verdict,
