@@ -65,21 +65,9 @@ _UPSERT = (
 
 def upsert_sql(dialect: str, paramstyle: str) -> str:
     """The upsert widening one series, with named parameters ``mt, host, first, last`` in
-    ``paramstyle`` (``"pyformat"``: ``%(name)s``; ``"named"``: ``:name``). A span already
-    covered writes nothing (no dead row versions for every batch)."""
-
-    def mark(name: str) -> str:
-        return f"%({name})s" if paramstyle == "pyformat" else f":{name}"
-
-    least, greatest = ("least", "greatest") if dialect == "postgresql" else ("min", "max")
-    return _UPSERT.format(
-        mt=mark("mt"),
-        host=mark("host"),
-        first=mark("first"),
-        last=mark("last"),
-        least=least,
-        greatest=greatest,
-    )
+    ``paramstyle``. A span already covered writes nothing (no dead row versions for every
+    batch)."""
+    return tier_log.render_upsert(_UPSERT, dialect, paramstyle, ("mt", "host", "first", "last"))
 
 
 def bounds_of(spans: tier_log.DaySpans | Iterable[tier_log.Span]) -> Bounds:

@@ -40,23 +40,19 @@ _UPSERT = (
 )
 
 
-def upsert_sql(dialect: str, paramstyle: str) -> str:
-    """The upsert for one day entry, in ``dialect`` with named parameters of ``paramstyle``
-    (``"pyformat"``: ``%(name)s``; ``"named"``: ``:name``)."""
-
-    def mark(name: str) -> str:
-        return f"%({name})s" if paramstyle == "pyformat" else f":{name}"
-
+def render_upsert(template: str, dialect: str, paramstyle: str, names: Iterable[str]) -> str:
+    """``template`` with each ``{name}`` of ``names`` a named parameter of ``paramstyle``
+    (``"pyformat"``: ``%(name)s``; ``"named"``: ``:name``) and ``{least}``/``{greatest}``
+    the dialect's two-argument min and max: the upserts of this log and of the series
+    catalog."""
+    marks = {n: f"%({n})s" if paramstyle == "pyformat" else f":{n}" for n in names}
     least, greatest = ("least", "greatest") if dialect == "postgresql" else ("min", "max")
-    return _UPSERT.format(
-        mt=mark("mt"),
-        host=mark("host"),
-        day=mark("day"),
-        first=mark("first"),
-        last=mark("last"),
-        least=least,
-        greatest=greatest,
-    )
+    return template.format(**marks, least=least, greatest=greatest)
+
+
+def upsert_sql(dialect: str, paramstyle: str) -> str:
+    """The upsert for one day entry, in ``dialect`` with named parameters of ``paramstyle``."""
+    return render_upsert(_UPSERT, dialect, paramstyle, ("mt", "host", "day", "first", "last"))
 
 
 def _merge(
@@ -174,6 +170,7 @@ __all__ = [
     "host_of_any",
     "mark",
     "mark_driver",
+    "render_upsert",
     "spans_of",
     "upsert_sql",
 ]
