@@ -379,3 +379,27 @@ def test_every_host_marked_reads_every_host_over_those_times(refreshed: Engine) 
             assert frame.attrs["tiers"] == [300]
             lo, hi = T0 + timedelta(hours=5), T0 + timedelta(hours=5, minutes=55)
             assert frame.attrs["raw_rows"] == snapshots_in(refreshed, lo, hi)
+
+
+def test_a_wide_read_takes_more_statistics_than_one_json_call_holds(engine: Engine) -> None:
+    """45 metrics x 4 statistics = 180 paths of a tier row: SQLite's json_extract takes at
+    most 127 arguments, so the reader asks in groups (a notebook loading every metric)."""
+    rows: list[Row] = [
+        (
+            T0 + timedelta(seconds=60 * n),
+            "aggregated",
+            {"host": host, "m": {f"v{j}": float((n * 31 + j * 7 + len(host)) % 97)
+                                 for j in range(45)}},
+        )
+        for n in range(180)
+        for host in ("a", "bb")
+    ]  # fmt: skip
+    write_snapshots(engine, rows)
+    refresh(engine)
+    wide = [f"m.v{j}" for j in range(45)]
+    frame = assert_same(
+        engine, metrics=wide, start=T0, end=T0 + timedelta(hours=3), interval="1h",
+        stats=VIEW, by_host=True,
+    )  # fmt: skip
+    assert frame.attrs["tiers"] == [3600]
+    assert frame.shape == (6, 45 * len(VIEW))

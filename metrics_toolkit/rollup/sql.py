@@ -511,6 +511,11 @@ def sqlite_values(metrics: Sequence[str], filters: Filters) -> Query:
     return Query(sql, params, columns)
 
 
+#: Paths per ``json_extract`` of a tier row: SQLite takes at most 127 arguments per call
+#: (SQLITE_MAX_FUNCTION_ARG), so a wide read takes a document's statistics in groups.
+_JSON_PATHS = 100
+
+
 def sqlite_buckets(
     metrics: Sequence[str],
     filters: Filters | Sequence[Filters],
@@ -522,9 +527,9 @@ def sqlite_buckets(
 
     Several ``filters`` read the union of their rows (tier rows and snapshots); the
     ``intervals`` column names only the snapshots' stored intervals. A tier row's
-    statistics are read by one ``json_extract`` of every path at once (SQLite parses the
-    document once per call, and a tier document is large), its host and samples from
-    their columns.
+    statistics are read by one ``json_extract`` of up to :data:`_JSON_PATHS` paths at once
+    (SQLite parses the document once per call, and a tier document is large), its host and
+    samples from their columns.
     """
     params: dict[str, Any] = {"width": width_seconds}
     union = not isinstance(filters, Filters)
@@ -542,24 +547,29 @@ def sqlite_buckets(
     if isinstance(filters, Filters):
         source = f"{_table(filters)} WHERE {_sqlite_where(filters, params)}"
     else:
-        marks = []
-        for k, (_, _, stored_path) in enumerate(wanted):
-            params[f"t{k}"] = stored_path
-            marks.append(f":t{k}")
-        marks.append("'$.host'")  # two paths at least: the result is then always an array
+        groups = max(1, -(-len(wanted) // _JSON_PATHS))
+        tier_vals, raw_vals = [], []
+        for g in range(groups):
+            marks = []
+            for k in range(g * _JSON_PATHS, min((g + 1) * _JSON_PATHS, len(wanted))):
+                params[f"t{k}"] = wanted[k][2]
+                marks.append(f":t{k}")
+            marks.append("'$.host'")  # two paths at least: the result is then always an array
+            tier_vals.append(f"json_extract(metric_data, {', '.join(marks)}) AS vals{g}")
+            raw_vals.append(f"NULL AS vals{g}")
         selects = []
         for n, f in enumerate(filters):
             where = _sqlite_where(f, params, f"u{n}_")
             if f.tier_width is not None:
                 selects.append(  # LIMIT -1: not flattened, so each document is read once
                     "SELECT * FROM (SELECT timestamp, NULL AS metric_data, 1 AS tier, host AS h, "
-                    f"samples AS smp, json_extract(metric_data, {', '.join(marks)}) AS vals "
+                    f"samples AS smp, {', '.join(tier_vals)} "
                     f"FROM {_table(f)} WHERE {where} LIMIT -1)"
                 )
             else:
                 selects.append(
                     f"SELECT timestamp, metric_data, 0 AS tier, {host} AS h, NULL AS smp, "
-                    f"NULL AS vals FROM {_table(f)} WHERE {where}"
+                    f"{', '.join(raw_vals)} FROM {_table(f)} WHERE {where}"
                 )
         source = f"({' UNION ALL '.join(selects)})"
         interval = f"CASE WHEN NOT tier THEN {interval} END"
@@ -586,10 +596,10 @@ def sqlite_buckets(
             raw = _sqlite_num(f"p{i}")
             stored = _sqlite_num(f"p{i}_{stat}")
             if union:
-                k = slot[i, stat]
-                kept = f"json_extract(vals, '$[{k}]')"
+                g, k = divmod(slot[i, stat], _JSON_PATHS)
+                kept = f"json_extract(vals{g}, '$[{k}]')"
                 from_tier = (
-                    f"CASE WHEN json_type(vals, '$[{k}]') IN ('integer', 'real') THEN {kept} END"
+                    f"CASE WHEN json_type(vals{g}, '$[{k}]') IN ('integer', 'real') THEN {kept} END"
                 )
                 stored = f"(CASE WHEN tier THEN {from_tier} ELSE {stored} END)"
             if stat == "count":

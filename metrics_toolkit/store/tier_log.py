@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from metrics_toolkit.documents import host_of
 from metrics_toolkit.intervals import SECONDS_PER_DAY, as_utc
@@ -136,31 +136,36 @@ def spans_of(rows: Iterable[tuple[datetime, str, Mapping[str, Any]]]) -> DaySpan
 
 
 def mark(connection: Connection, spans: Iterable[Span] | DaySpans) -> int:
-    """Record ``spans`` as changed, in the caller's transaction; returns the day entries."""
+    """Record ``spans`` as changed, in the caller's transaction; returns the day entries.
+
+    Through SQLAlchemy, so any driver works, sync or async (an ``AsyncSession``'s flush
+    runs here too)."""
     entries = spans.entries() if isinstance(spans, DaySpans) else day_entries(spans)
     if entries:
         dialect = connection.dialect.name
-        driver = connection.connection.driver_connection
-        _execute(driver, dialect, entries)
+        connection.execute(text(upsert_sql(dialect, "named")), _bound(dialect, entries))
     return len(entries)
 
 
 def mark_driver(driver: Any, dialect: str, spans: Iterable[Span] | DaySpans) -> int:
     """:func:`mark` on a raw psycopg or sqlite3 connection (the bulk ingest's)."""
     entries = spans.entries() if isinstance(spans, DaySpans) else day_entries(spans)
-    if entries:
-        _execute(driver, dialect, entries)
-    return len(entries)
-
-
-def _execute(driver: Any, dialect: str, entries: list[dict[str, Any]]) -> None:
+    if not entries:
+        return 0
     if dialect == "postgresql":
         with driver.cursor() as cursor:
             cursor.executemany(upsert_sql(dialect, "pyformat"), entries)
-        return
-    rows = [{**e, "day": sqlite_timestamp(e["day"]), "first": sqlite_timestamp(e["first"]),
+    else:
+        driver.executemany(upsert_sql(dialect, "named"), _bound(dialect, entries))
+    return len(entries)
+
+
+def _bound(dialect: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries as the dialect stores them (SQLite: SQLAlchemy's DateTime text)."""
+    if dialect == "postgresql":
+        return entries
+    return [{**e, "day": sqlite_timestamp(e["day"]), "first": sqlite_timestamp(e["first"]),
              "last": sqlite_timestamp(e["last"])} for e in entries]  # fmt: skip
-    driver.executemany(upsert_sql(dialect, "named"), rows)
 
 
 __all__ = [
