@@ -24,13 +24,13 @@ from metrics_toolkit.archive import runner as archive
 from metrics_toolkit.archive.fast import RawChunk, read_raw_chunk
 from metrics_toolkit.archive.store import ArchiveStore
 from metrics_toolkit.collect.generator import generate_history
-from metrics_toolkit.documents import flatten, strip_metrics
+from metrics_toolkit.documents import flatten, host_of, strip_metrics
 from metrics_toolkit.errors import InvalidSnapshot, MetricsToolkitError
 from metrics_toolkit.intervals import bucket_start
 from metrics_toolkit.rollup.docs import gauge_documents
 from metrics_toolkit.rollup.frame import ROW_METRIC, resample_stats
 from metrics_toolkit.rollup.output import to_snapshot_docs
-from metrics_toolkit.rollup.rule import Row, host_of, rollup_rows
+from metrics_toolkit.rollup.rule import Row, rollup_rows
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import MetricsSnapshot
 from metrics_toolkit.store.policies import update_policy

@@ -37,10 +37,9 @@ from sqlalchemy.orm import Session
 
 from metrics_toolkit.archive.runner import archive_root
 from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore
-from metrics_toolkit.documents import ROLLUP_KEY, flatten
+from metrics_toolkit.documents import ROLLUP_KEY, flatten, host_of
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.intervals import Interval
-from metrics_toolkit.rollup.rule import host_of
 from metrics_toolkit.store import series, tier_log
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import MetricsSnapshot

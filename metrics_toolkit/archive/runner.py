@@ -63,11 +63,11 @@ from metrics_toolkit.archive.plan import Plan, chunks, plan
 from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore, is_url
 from metrics_toolkit.archive.tiers import RefreshResult
 from metrics_toolkit.archive.tiers import refresh as refresh_tiers
-from metrics_toolkit.documents import ROLLUP_KEY, flatten, shadowed
+from metrics_toolkit.documents import ROLLUP_KEY, flatten, host_of, shadowed
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.faults import FaultPoints
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
-from metrics_toolkit.rollup.rule import Row, host_of, rollup_rows
+from metrics_toolkit.rollup.rule import Row, rollup_rows
 from metrics_toolkit.store import series, tier_log
 from metrics_toolkit.store.config import get_config
 from metrics_toolkit.store.locks import exclusive

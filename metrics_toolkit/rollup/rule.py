@@ -100,7 +100,7 @@ from itertools import chain
 from typing import Any, TypeVar
 
 from metrics_toolkit import catalog
-from metrics_toolkit.documents import ROLLUP_KEY, set_path, shadowed, strip_metrics
+from metrics_toolkit.documents import ROLLUP_KEY, host_of, set_path, shadowed, strip_metrics
 from metrics_toolkit.errors import InvalidSnapshot
 from metrics_toolkit.intervals import (
     EPOCH,
@@ -121,7 +121,6 @@ from metrics_toolkit.rollup.parts import (
     Row,
     RowStats,
     epoch_seconds,
-    host_of,
     is_rolled_up,
     read_parts,
     row_stats,
