@@ -48,6 +48,12 @@ def host_of(doc: Mapping[str, Any]) -> str:
     return host if isinstance(host, str) else ""
 
 
+def host_of_any(doc: Any) -> str:
+    """The host label of a stored document, ``""`` for one that is not an object (a row
+    whose metric_data was written malformed)."""
+    return host_of(doc) if isinstance(doc, Mapping) else ""
+
+
 @lru_cache(maxsize=8192)
 def escape_key(key: str) -> str:
     """One key as a path segment: ``\\`` -> ``\\\\`` and ``.`` -> ``\\.``."""

@@ -63,7 +63,7 @@ from metrics_toolkit.archive.plan import Plan, chunks, plan
 from metrics_toolkit.archive.store import ArchiveRow, ArchiveStore, is_url
 from metrics_toolkit.archive.tiers import RefreshResult
 from metrics_toolkit.archive.tiers import refresh as refresh_tiers
-from metrics_toolkit.documents import ROLLUP_KEY, flatten, host_of, shadowed
+from metrics_toolkit.documents import ROLLUP_KEY, flatten, host_of, host_of_any, shadowed
 from metrics_toolkit.errors import InvalidInterval, MetricsToolkitError
 from metrics_toolkit.faults import FaultPoints
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
@@ -590,7 +590,7 @@ def _delete_chunk(
         _fault("after_delete")
         series.refresh_series(
             session.connection(),
-            {(mt, host_of(doc) if isinstance(doc, dict) else "") for _, _, mt, doc in rows},
+            {(mt, host_of_any(doc)) for _, _, mt, doc in rows},
         )
         _commit_chunk(session, store, run_id, pending, chunk)
     _finalize(engine, store, pending)
@@ -735,7 +735,7 @@ def _rows_to_replace(
     )
     for row in rows:
         _, ts, mt, doc = row
-        host = host_of(doc) if isinstance(doc, dict) else ""
+        host = host_of_any(doc)
         buckets[(host, mt, bucket_start(ts, target))].append(row)
     chosen: list[tuple[int, datetime, str, Any]] = []
     for members in buckets.values():

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, Session, mapped_column
 
+from metrics_toolkit.documents import host_of_any
 from metrics_toolkit.errors import InvalidInterval, InvalidPolicy
 from metrics_toolkit.intervals import MAX_DAYS, SECONDS_PER_DAY, Interval, as_utc
 from metrics_toolkit.store import tier_log
@@ -425,7 +426,7 @@ def _mark_tier_log(session: Session, flush_context: Any, instances: Any) -> None
                 continue  # the flush refuses it
             for metric_type in types:
                 for doc in docs:
-                    spans.add(str(metric_type), tier_log.host_of_any(doc), as_utc(moment))
+                    spans.add(str(metric_type), host_of_any(doc), as_utc(moment))
     if len(spans):
         tier_log.mark(session.connection(), spans)
 

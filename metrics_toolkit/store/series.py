@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, UOWTransaction
 
-from metrics_toolkit.documents import host_of
+from metrics_toolkit.documents import host_of, host_of_any
 from metrics_toolkit.intervals import as_utc
 from metrics_toolkit.store import tier_log
 from metrics_toolkit.store.models import (
@@ -219,9 +219,7 @@ def refresh_series(
     ``inserted`` rows ``(timestamp, metric_type, document)``, then :func:`refresh_range`
     every series of ``keys`` (``(metric_type, host)``) and of the inserted rows, in key
     order. Returns the number of series refreshed."""
-    written = [
-        (mt, host_of(doc) if isinstance(doc, dict) else "", ts, ts) for ts, mt, doc in inserted
-    ]
+    written = [(mt, host_of_any(doc), ts, ts) for ts, mt, doc in inserted]
     note(connection, connection.dialect.name, written)
     touched = sorted({*keys, *((mt, host) for mt, host, _, _ in written)})
     for metric_type, host in touched:

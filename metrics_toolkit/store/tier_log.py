@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 
 from sqlalchemy import Connection, text
 
-from metrics_toolkit.documents import host_of
+from metrics_toolkit.documents import host_of_any
 from metrics_toolkit.intervals import SECONDS_PER_DAY, as_utc
 from metrics_toolkit.store.sqltypes import sqlite_timestamp
 
@@ -122,11 +122,6 @@ def day_entries(spans: Iterable[Span]) -> list[dict[str, Any]]:
     return _entries(merged)
 
 
-def host_of_any(doc: Any) -> str:
-    """The host key of a stored document, ``""`` for one that is not an object."""
-    return host_of(doc) if isinstance(doc, Mapping) else ""
-
-
 def spans_of(rows: Iterable[tuple[datetime, str, Mapping[str, Any]]]) -> DaySpans:
     """The day entries of ``(timestamp, metric_type, document)`` rows."""
     found = DaySpans()
@@ -172,7 +167,6 @@ __all__ = [
     "DaySpans",
     "Span",
     "day_entries",
-    "host_of_any",
     "mark",
     "mark_driver",
     "render_upsert",
