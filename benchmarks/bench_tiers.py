@@ -9,7 +9,14 @@ Datasets (made once with ``--make-dataset``, then reused; see :func:`make_datase
         --url postgresql://postgres@127.0.0.1:5432/mt_bench_fleet40
 
 ``HOSTS`` hosts x 30 days x 10 s of the generator's full documents, ending at :data:`END`,
-with a policy that keeps raw data 60 days (nothing is rolled up).
+with a policy that keeps raw data 60 days (nothing is rolled up). The generator makes
+3,000-8,000 rows/s here (an hour for the 40-host set), so the 40-host set and the SQLite
+copy are usually made from the refreshed 10-host set instead (:func:`replicate_dataset`,
+minutes; hosts copied under the generator's names for 40 hosts, tiers and catalog too):
+
+    python -m benchmarks.bench_tiers --make-dataset --hosts 40 --replicate URL10 --url URL40
+    python -m benchmarks.bench_tiers --make-dataset --hosts 10 --replicate URL10 \
+        --url sqlite:////work/bench/fleet10.db
 
 Run (every figure beside its baseline, measured in the same run):
 
@@ -96,6 +103,24 @@ def _recreate(url: str) -> None:
     admin.dispose()
 
 
+def _prepared(url: str) -> Engine:
+    """An engine on ``url``, migrated, with the datasets' policy."""
+    from metrics_toolkit.store.db import make_engine, session_scope
+    from metrics_toolkit.store.migrate import upgrade
+    from metrics_toolkit.store.policies import update_policy
+
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as session:
+        update_policy(
+            session=session,
+            retention_days=RETENTION_DAYS,
+            downsample_after_days=POLICY_DAYS,
+            archive_enabled=False,
+        )
+    return engine
+
+
 def _snapshot_count(url: str) -> int:
     """Snapshots at ``url``; -1 when there is no such database or table."""
     from sqlalchemy import exc as sa_exc
@@ -119,24 +144,13 @@ def make_dataset(url: str, hosts: int, days: int = DAYS, *, resume: bool = False
     ``resume``: keep what an interrupted run wrote (ingest skips rows already stored).
     """
     from metrics_toolkit.collect.generator import count_history, generate_history
-    from metrics_toolkit.store.db import make_engine, session_scope
     from metrics_toolkit.store.ingest import write_snapshots
-    from metrics_toolkit.store.migrate import upgrade
-    from metrics_toolkit.store.policies import update_policy
 
     start = END - timedelta(days=days)
     total = count_history(start=start, end=END, interval=STEP, hosts=hosts)
     if not resume:
         _recreate(url)
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_scope(engine) as session:
-        update_policy(
-            session=session,
-            retention_days=RETENTION_DAYS,
-            downsample_after_days=POLICY_DAYS,
-            archive_enabled=False,
-        )
+    engine = _prepared(url)
     done = 0
     began = time.perf_counter()
 
@@ -189,9 +203,7 @@ def replicate_dataset(source: str, url: str, copies: int) -> dict[str, Any]:
     snapshots (the max relative difference) on every run.
     """
     from metrics_toolkit.collect.generator import host_names
-    from metrics_toolkit.store.db import make_engine, session_scope
-    from metrics_toolkit.store.migrate import upgrade
-    from metrics_toolkit.store.policies import update_policy
+    from metrics_toolkit.store.db import make_engine
 
     began = time.perf_counter()
     src = make_engine(source)
@@ -205,15 +217,7 @@ def replicate_dataset(source: str, url: str, copies: int) -> dict[str, Any]:
         raise SystemExit(f"{source}: not a generated dataset (hosts {hosts})")
     new = host_names(len(hosts) * copies)
     _recreate(url)
-    engine = make_engine(url)
-    upgrade(engine)
-    with session_scope(engine) as session:
-        update_policy(
-            session=session,
-            retention_days=RETENTION_DAYS,
-            downsample_after_days=POLICY_DAYS,
-            archive_enabled=False,
-        )
+    engine = _prepared(url)
     # the copy's name: new[i + k * len(old)] for old[i] (array subscripts start at 1)
     name = "(%(new)s::text[])[array_position(%(old)s::text[], {host}) + k * %(n)s]"
     params = {"new": new, "old": old, "n": len(old)}
@@ -261,8 +265,9 @@ def _copy_into_postgres(
     writer: Any = engine.raw_connection().driver_connection
     for table, (columns, query) in tables.items():
         with reader.cursor() as rc, writer.cursor() as wc:
-            out = rc.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)", params)
-            with out, wc.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as into:
+            source = f"COPY ({query}) TO STDOUT (FORMAT BINARY)"
+            target = f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)"
+            with rc.copy(source, params) as out, wc.copy(target) as into:
                 for block in out:
                     into.write(block)
             rows[table] = wc.rowcount
