@@ -230,7 +230,7 @@ def test_a_host_with_no_tier_rows_is_read_from_the_snapshots(refreshed: Engine) 
     newcomer = history(["cache-1"], T0, END, timedelta(minutes=10), 3)
     write_snapshots(refreshed, newcomer)
     frame = assert_same(refreshed, start=T0, end=END, interval="2h", stats=STATS, by_host=True)
-    assert frame.attrs["tiers"] == [3600]
+    assert frame.attrs["tiers"] == [7200]
     assert frame.attrs["raw_rows"] == len(newcomer)
     assert "cache-1" in frame.index.get_level_values("host")
     frame = assert_same(refreshed, start=T0, end=END, interval="2h", stats=VIEW, host="cache-1")
