@@ -42,6 +42,7 @@ from metrics_toolkit.explorer.connection import (
     database_label,
     database_url,
     open_database,
+    tiers_on,
 )
 from metrics_toolkit.explorer.downloads import to_csv_bytes, to_parquet_bytes
 from metrics_toolkit.explorer.links import DEFAULTS, LINES, PER, POOLED, from_params, to_params
@@ -127,7 +128,7 @@ def metric_infos(_engine: Engine, url: str, host: str | None) -> list[MetricInfo
 @st.cache_data(ttl=300, show_spinner="Loading metrics…")
 def view_of(_engine: Engine, url: str, query: ViewQuery) -> View:
     """The buckets, gaps and summary of a view, without percentiles (drawn first)."""
-    return build_view(_engine, query, percentiles=False)
+    return build_view(_engine, query, percentiles=False, tiers=tiers_on())
 
 
 @st.cache_data(ttl=300, show_spinner=False)
