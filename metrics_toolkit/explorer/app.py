@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,7 +45,15 @@ from metrics_toolkit.explorer.connection import (
     tiers_on,
 )
 from metrics_toolkit.explorer.downloads import to_csv_bytes, to_parquet_bytes
-from metrics_toolkit.explorer.links import DEFAULTS, LINES, PER, POOLED, from_params, to_params
+from metrics_toolkit.explorer.links import (
+    DEFAULTS,
+    LINES,
+    PER,
+    POOLED,
+    from_params,
+    linked_view,
+    to_params,
+)
 from metrics_toolkit.explorer.markup import escape_markdown
 from metrics_toolkit.explorer.query import (
     AGGREGATES,
@@ -138,6 +146,9 @@ def percentiles_of(_engine: Engine, url: str, query: ViewQuery) -> View:
 
 
 WARM_UP_THREAD = "explorer-warm-up"
+#: The longest view a link makes the login page read ahead (the longest preset, 30 days,
+#: and a day): a longer one is read once the user has logged in.
+WARM_UP_SPAN = timedelta(days=31)
 
 
 class _QuietWarmUp(logging.Filter):
@@ -157,15 +168,18 @@ def warm_up_lock() -> threading.Lock:
     return threading.Lock()
 
 
-def warm_up(engine: Engine, url: str) -> None:
-    """While the login form waits for a user, read what the default view needs.
+def warm_up(engine: Engine, url: str, linked: Mapping[str, Any]) -> None:
+    """While the login form waits for a user, read what the first view needs.
 
-    The time span, the metric list (documents decoded in Python), the hosts of the default
-    range and the default view's buckets (the sidebar untouched: all hosts, one line each,
-    the headline metrics, auto width), into the caches above, in a background thread:
-    nothing is shown before login, and the caches keep a warm-up to one per TTL whatever
-    the number of login pages served. A failure is left for the page to report when it
-    reads the same. The percentiles are not read: the page does it after the charts.
+    The time span, the metric list (documents decoded in Python), the hosts of the range
+    and the view's buckets, into the caches above, in a background thread. The view is
+    the one the page opens after login: the link's (``linked``: its query string read by
+    :func:`~metrics_toolkit.explorer.links.from_params`) when it spans at most
+    :data:`WARM_UP_SPAN`, else the default view (the sidebar untouched: all hosts, one
+    line each, the headline metrics, auto width). Nothing is shown before login, one
+    warm-up runs at a time, and the caches keep it to one per view and TTL whatever the
+    number of login pages served. A failure is left for the page to report when it reads
+    the same. The percentiles are not read: the page does it after the charts.
     """
     lock = warm_up_lock()
     if not lock.acquire(blocking=False):
@@ -174,15 +188,18 @@ def warm_up(engine: Engine, url: str) -> None:
     def run() -> None:
         try:
             with suppress(Exception):  # not cached: the page meets it again and shows it
-                if span_of(engine, url) is None:
+                span = span_of(engine, url)
+                if span is None:
                     return
-                infos = metric_infos(engine, url, None)
-                start, end = resolve_range(DEFAULTS["range"])
-                hosts_of(engine, url, start, end)
-                metrics = tuple(default_metrics(infos))
-                if metrics:  # the query the sidebar makes from its defaults
-                    pooled = DEFAULTS["lines"] == POOLED
-                    view_of(engine, url, ViewQuery(start, end, metrics, (), AUTO, pooled=pooled))
+                hosts = list(linked.get("hosts", ()))
+                infos = metric_infos(engine, url, hosts[0] if len(hosts) == 1 else None)
+                query = linked_view(linked, span[1].date(), infos)
+                if query is not None and query.end - query.start > WARM_UP_SPAN:
+                    infos = metric_infos(engine, url, None)
+                    query = linked_view({}, span[1].date(), infos)  # the default view
+                if query is not None:  # the queries the sidebar makes
+                    hosts_of(engine, url, query.start, query.end)
+                    view_of(engine, url, query)
         finally:
             lock.release()
 
@@ -310,7 +327,7 @@ def login_gate(engine: Engine, url: str, label: str) -> Account:
         st.code("metrics-toolkit users add NAME", language="bash")
         st.caption(f"Database: {escape_markdown(label)}")
         st.stop()
-    warm_up(engine, url)
+    warm_up(engine, url, from_params(st.query_params.get_all))
     form_column = st.columns([2, 3])[0]  # a form as wide as the page looks odd
     with form_column.form("login"):
         st.caption("Log in to see the metrics.")
