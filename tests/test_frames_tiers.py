@@ -26,6 +26,7 @@ from metrics_toolkit.archive.runner import run_archive
 from metrics_toolkit.archive.tiers import refresh
 from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.frames.tiers import tier_width
+from metrics_toolkit.intervals import as_utc
 from metrics_toolkit.rollup.rule import Row
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import SNAPSHOT_ROLLUP_SQL, MetricsSnapshot, MetricsTier
@@ -112,7 +113,9 @@ def refreshed(engine: Engine) -> Engine:
 def test_tier_width_is_the_coarsest_divisor() -> None:
     assert tier_width(300) == 300
     assert tier_width(900) == 300
-    assert tier_width(7200) == 3600
+    assert tier_width(7200) == 7200
+    assert tier_width(3 * 3600) == 3600
+    assert tier_width(6 * 3600) == 7200
     assert tier_width(86400) == 86400
     assert tier_width(7 * 86400) == 86400
     assert tier_width(420) is None  # 7 min
@@ -121,7 +124,15 @@ def test_tier_width_is_the_coarsest_divisor() -> None:
 
 @pytest.mark.parametrize(
     ("interval", "width"),
-    [("5min", 300), ("15min", 300), ("1h", 3600), ("2h", 3600), ("1D", 86400), ("7D", 86400)],
+    [
+        ("5min", 300),
+        ("15min", 300),
+        ("1h", 3600),
+        ("2h", 7200),
+        ("3h", 3600),
+        ("1D", 86400),
+        ("7D", 86400),
+    ],
 )
 @pytest.mark.parametrize("by_host", [True, False])
 def test_aligned_range_reads_only_tiers(
@@ -403,3 +414,37 @@ def test_a_wide_read_takes_more_statistics_than_one_json_call_holds(engine: Engi
     )  # fmt: skip
     assert frame.attrs["tiers"] == [3600]
     assert frame.shape == (6, 45 * len(VIEW))
+
+
+def test_migration_0007_brings_the_2h_width(refreshed: Engine) -> None:
+    """A database refreshed before 0007 has no 2-hour rows: the upgrade marks every day of
+    its tiers whole, the refresh makes them (lz4-compressed on PostgreSQL), and until then
+    the 2-hour view reads the snapshots: exact all along."""
+    from metrics_toolkit.store import migrate
+
+    migrate.downgrade(refreshed, "0006")  # as the database was: no 2-hour rows
+    with Session(refreshed) as session:
+        widths = set(session.scalars(select(MetricsTier.width_seconds).distinct()))
+    assert 7200 not in widths and 3600 in widths
+    before = assert_same(refreshed, start=T0, end=END, interval="2h", stats=VIEW)
+    assert before.attrs["tiers"] == []  # no row of the width: the snapshots
+    migrate.upgrade(refreshed)
+    with refreshed.connect() as connection:
+        marked = connection.execute(
+            text("SELECT host, day, first_ts, last_ts FROM metrics_tier_dirty")
+        ).all()
+    assert len(marked) == 2 * len(HOSTS)  # every (host, day) of the tiers, whole days
+    for _, day, first, last in marked:
+        assert as_utc(first) == as_utc(day)
+        assert as_utc(last) == as_utc(day) + timedelta(days=1, microseconds=-1)
+    during = assert_same(refreshed, start=T0, end=END, interval="2h", stats=VIEW)
+    assert during.attrs["raw_rows"] == snapshots_in(refreshed, T0, END)
+    refresh(refreshed)
+    after = assert_same(refreshed, start=T0, end=END, interval="2h", stats=VIEW)
+    assert after.attrs["tiers"] == [7200] and after.attrs["raw_rows"] == 0
+    if refreshed.dialect.name == "postgresql":
+        with refreshed.connect() as connection:
+            methods = connection.execute(
+                text("SELECT DISTINCT pg_column_compression(metric_data) FROM metrics_tiers")
+            ).scalars()
+            assert set(methods) <= {"lz4", None}  # None: a document stored uncompressed

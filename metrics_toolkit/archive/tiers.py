@@ -42,11 +42,15 @@ from metrics_toolkit.rollup.stats import ROW_METRIC
 from metrics_toolkit.store.locks import exclusive
 from metrics_toolkit.store.models import MetricsSnapshot, MetricsTier, TierDirty
 
-#: The tier widths, finest first; each divides the next. 5 min answers views up to a day or
-#: two at a few hundred points, 30 min a week (a 5-min document of ~90 leaves is ~20 kB, so
-#: a week of them per host cost the 7-day view 0.8 s of decoding), 1 h a week to a few
-#: months, 1 day a year and more. 30 min costs a sixth of the 5-min tier's storage.
-TIER_WIDTHS: tuple[int, ...] = (300, 1800, 3600, 86400)
+#: The tier widths, finest first; each divides the next. One per view the explorer's point
+#: budget picks, so each of its presets reads a few hundred buckets per host: 5 min for a
+#: day (288), 30 min for a week (336), 2 h for a month (360; 6 h and 12 h too), 1 day for a
+#: year. 1 h serves 1 h and 3 h buckets. A tier document (~90 leaves x 8 statistics, ~20
+#: kB) costs the same to read at every width, so a view's cost is its row count: the 7-day
+#: view read 20,160 five-minute documents per 10 hosts before 30 min was added, the 30-day
+#: view 7,200 one-hour ones before 2 h was. Storage: each width costs about 1/k of the
+#: 5-min width's, k its ratio to 5 min (30 min a sixth, 2 h a 24th).
+TIER_WIDTHS: tuple[int, ...] = (300, 1800, 3600, 7200, 86400)
 
 #: The snapshots of a day are read and rolled up in pieces this long (a piece's documents
 #: are held as text and columns at once: 3 h of 40 hosts at 10 s is about 150 MB).
