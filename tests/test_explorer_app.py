@@ -179,15 +179,21 @@ def test_login_page_warms_the_first_views_caches(
 
 
 def _views_built(monkeypatch: pytest.MonkeyPatch) -> list[ViewQuery]:
-    """The queries the page's view loader computes from now on (the real build_view runs)."""
+    """The queries whose view, then charts, the page computes from now on (the real
+    build_view and view_charts run): each query once per computation of either."""
     built: list[ViewQuery] = []
-    real = page.build_view
+    real_view, real_charts = page.build_view, page.view_charts
 
-    def recorded(source: Any, query: ViewQuery, **kwargs: Any) -> Any:
+    def view(source: Any, query: ViewQuery, **kwargs: Any) -> Any:
         built.append(query)
-        return real(source, query, **kwargs)
+        return real_view(source, query, **kwargs)
 
-    monkeypatch.setattr(page, "build_view", recorded)
+    def charts(view: Any, aggregate: str, per: Any) -> Any:
+        built.append(view.query)
+        return real_charts(view, aggregate, per)
+
+    monkeypatch.setattr(page, "build_view", view)
+    monkeypatch.setattr(page, "view_charts", charts)
     return built
 
 
@@ -226,17 +232,19 @@ def test_login_page_reads_the_linked_view_ahead(
     assert lock.acquire(timeout=TIMEOUT), "the warm-up never ended"
     lock.release()
     ahead_of_login = list(built)
-    assert len(ahead_of_login) == 1
+    assert len(ahead_of_login) == 2 and ahead_of_login[0] == ahead_of_login[1]  # view, charts
     log_in(at)
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert elements(at, "vega_lite_chart")
     after_login = built[len(ahead_of_login) :]
     shown = after_login[-1] if after_login else ahead_of_login[0]
-    if ahead:  # the page's view is the one read ahead: nothing left to compute
+    if ahead:  # the page's view and charts are those read ahead: nothing left to compute
         assert after_login == [], (ahead_of_login, after_login)
     else:  # the default view was read ahead; the link's after the click
         assert ahead_of_login[0].end - ahead_of_login[0].start == timedelta(hours=24)
-        assert len(after_login) == 1 and shown.end - shown.start > page.WARM_UP_SPAN
+        assert after_login == [shown, shown] and shown.end - shown.start > page.WARM_UP_SPAN
+    at.run()  # a rerun (any widget touched) draws the same charts: none made again
+    assert built[len(ahead_of_login) + len(after_login) :] == []
     if "from" in params:
         assert shown.start == datetime.fromisoformat(params["from"]).replace(tzinfo=UTC)
     if "host" in link:

@@ -234,6 +234,38 @@ def chart_data(view: View, group: ChartGroup, aggregate: str = MEAN) -> tuple[pd
     return data, scale
 
 
+@dataclass(frozen=True)
+class Chart:
+    """One chart of a view, ready to draw: its group, its rows and its Vega-Lite spec."""
+
+    group: ChartGroup
+    data: pd.DataFrame
+    spec: dict[str, Any]
+
+
+def view_charts(view: View, aggregate: str = MEAN, per: ChartPer = "metric") -> list[Chart]:
+    """The charts of ``view``: one per :func:`chart_groups` group, each line showing
+    ``aggregate`` (see :func:`chart_data`)."""
+    charts = []
+    for group in chart_groups(view.query.metrics, per):
+        data, scale = chart_data(view, group, aggregate)
+        series = [str(s) for s in data["series"].unique()]
+        spec = chart_spec(
+            y_title=scale.label or "value",
+            start=view.query.start,
+            end=view.query.end,
+            gaps=view.gaps,
+            rolled_up=view.rolled_up,
+            band=aggregate == BAND,
+            legend=len(series) > 1,
+            series=series,
+            shown=shown_title(view, group, aggregate),
+            several_metrics=len(group.metrics) > 1,
+        )
+        charts.append(Chart(group, data, spec))
+    return charts
+
+
 def _breaking(view: View) -> list[Gap]:
     """The gaps that break a line: without any sample (a partial gap keeps its points), and
     after the range's start (a line starting late has nothing to break)."""
