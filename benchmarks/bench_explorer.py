@@ -16,10 +16,11 @@ Two modes:
 
 - **default view** (no ``--range``): the default 24 h view on a demo-sized SQLite file (3
   hosts every 60 s over 30 days ending now, the size of ``make demo``; generated each run
-  since the view is relative to now; ``--db URL`` reuses one whose newest snapshot is
-  recent). Baseline: the same page at ``--baseline-ref`` (default: the commit before the
-  first-render work), exported with ``git archive`` into a temporary directory. Without
-  git or that commit (an installed wheel) the cold run of this tree is the only baseline.
+  since the view is relative to now, once per tree with that tree's schema; ``--db URL``
+  reuses one whose newest snapshot is recent). Baseline: the same page at
+  ``--baseline-ref`` (default: the commit before the first-render work), exported with
+  ``git archive`` into a temporary directory. Without git or that commit (an installed
+  wheel) the cold run of this tree is the only baseline.
 - **fleet** (``--db URL --range FROM:TO`` [``--range ...``]): the explorer opened on the
   custom range of whole UTC days ``FROM``..``TO`` through the page's query string
   (``?range=custom&from=FROM&to=TO``, as a shared link), default metrics, one line per
@@ -52,18 +53,15 @@ import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from benchmarks.harness import Report
-from metrics_toolkit.collect.generator import generate_history
 from metrics_toolkit.explorer.connection import TIERS_ENV
 from metrics_toolkit.store.db import make_engine, mask_url, resolve_url, session_scope
-from metrics_toolkit.store.ingest import write_snapshots
-from metrics_toolkit.store.migrate import upgrade
 from metrics_toolkit.store.users import add_user, check_password, get_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +117,30 @@ print(json.dumps({"login_page": login_page, "warm_up": warm_up, "charts_sent": c
 """
 
 
+# Makes the demo database in a fresh interpreter with PYTHONPATH at the tree whose schema it has.
+DEMO = r"""
+import sys
+from datetime import datetime, timedelta
+from metrics_toolkit.collect.generator import generate_history
+from metrics_toolkit.store.db import make_engine, session_scope
+from metrics_toolkit.store.ingest import write_snapshots
+from metrics_toolkit.store.migrate import upgrade
+from metrics_toolkit.store.users import add_user
+
+url, end, days, hosts, user, password = sys.argv[1:7]
+end = datetime.fromisoformat(end)
+engine = make_engine(url)
+upgrade(engine)
+history = generate_history(
+    start=end - timedelta(days=int(days)), end=end, interval="60s", hosts=int(hosts), seed=42
+)
+write_snapshots(engine, history)
+with session_scope(engine) as session:
+    add_user(session=session, username=user, password=password)
+engine.dispose()
+"""
+
+
 @dataclass(frozen=True)
 class Pass:
     """One page measured: its tree, its environment and the query string it opens with."""
@@ -128,23 +150,27 @@ class Pass:
     params: dict[str, str]
     expect: str = ""  # text the view's caption must hold (the range shown)
     wait: bool = False  # click only once the login page's warm-up thread has ended
+    url: str = ""  # this pass's own database (else the run's)
 
 
-def demo_database(path: Path, *, days: int = 30, hosts: int = 3) -> str:
-    """A fresh SQLite file like ``make demo``'s, ending now, with the user ``bench``."""
+def demo_database(path: Path, tree: Path, end: datetime, *, days: int = 30, hosts: int = 3) -> str:
+    """A fresh SQLite file like ``make demo``'s, ending at ``end``, with the user ``bench``,
+    made by the code of ``tree`` (a child process): each tree's page opens a database of
+    its own schema (a page refuses a database migrated past its own code)."""
     path.unlink(missing_ok=True)
     url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    try:
-        upgrade(engine)
-        end = datetime.now(UTC).replace(second=0, microsecond=0)
-        history = generate_history(
-            start=end - timedelta(days=days), end=end, interval="60s", hosts=hosts, seed=42
-        )
-        write_snapshots(engine, history)
-    finally:
-        engine.dispose()
-    ensure_user(url)
+    argv = [url, end.isoformat(), str(days), str(hosts), USER, PASSWORD]
+    done = subprocess.run(
+        [sys.executable, "-c", DEMO, *argv],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tree,
+    )
+    if done.returncode != 0:
+        msg = f"the demo database of {tree} failed:\n{done.stderr[-2000:]}"
+        raise RuntimeError(msg)
     return url
 
 
@@ -247,7 +273,7 @@ def measure(passes: dict[str, Pass], url: str, repeat: int) -> dict[str, list[di
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in passes}
     for _ in range(repeat):
         for name, run in passes.items():
-            runs[name].append(one_run(run, url))
+            runs[name].append(one_run(run, run.url or url))
     return runs
 
 
@@ -271,13 +297,17 @@ def default_view(args: argparse.Namespace) -> Report:
     """The default 24 h view, this tree against the page at ``--baseline-ref``."""
     with tempfile.TemporaryDirectory(prefix="bench-explorer-") as scratch:
         work = Path(scratch)
-        url = args.db or demo_database(work / "demo.db")
-        if args.db:
-            ensure_user(url)
         before = exported(args.baseline_ref, work)
+        end = datetime.now(UTC).replace(second=0, microsecond=0)
+        if args.db:
+            url = args.db
+            ensure_user(url)
+        else:  # the same rows in a file per tree, each with that tree's schema
+            url = demo_database(work / "demo.db", ROOT, end)
         passes = {"this tree": Pass(ROOT, {}, {})}
         if before:
-            passes["baseline"] = Pass(before, {}, {})
+            theirs = args.db or demo_database(work / "demo-baseline.db", before, end)
+            passes["baseline"] = Pass(before, {}, {}, url=theirs)
         loaded = load_average()
         runs = measure(passes, url, args.repeat)
     ours = runs["this tree"]
@@ -350,7 +380,7 @@ def fleet(args: argparse.Namespace) -> Report:
         label = range_label(days)
         rows = (
             ("click at once -> charts sent", "charts_sent", "", TARGET_S),
-            ("click after typing -> charts sent", "charts_sent", ", typed", None),
+            ("click after typing -> charts sent", "charts_sent", ", typed", TARGET_S),
             ("click at once -> whole run (p95, summary...)", "cold", "", None),
             ("warm rerun", "warm", "", None),
             ("login page + its read-ahead (before the click)", "warm_up", ", typed", None),
