@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from metrics_toolkit.analysis.gaps import Gap, find_gaps
 from metrics_toolkit.analysis.summaries import weighted_quantile
 from metrics_toolkit.archive.runner import dry_run, run_archive
+from metrics_toolkit.archive.tiers import refresh
 from metrics_toolkit.errors import (
     ConfigError,
     DatabaseError,
@@ -33,7 +34,7 @@ from metrics_toolkit.errors import (
 from metrics_toolkit.explorer import admin, launch
 from metrics_toolkit.explorer.auth import WRONG_CREDENTIALS, LoginThrottle, attempt_login
 from metrics_toolkit.explorer.charts import ChartGroup, chart_data, chart_groups, chart_spec
-from metrics_toolkit.explorer.connection import database_label, open_database
+from metrics_toolkit.explorer.connection import TIERS_ENV, database_label, open_database, tiers_on
 from metrics_toolkit.explorer.coverage import RolledUpPart, rolled_up_parts
 from metrics_toolkit.explorer.downloads import parquet_attrs, to_csv_bytes, to_parquet_bytes
 from metrics_toolkit.explorer.markup import escape_markdown
@@ -403,6 +404,27 @@ def test_pooled_view_equals_pooling_in_the_database(engine: Engine, stored: list
     pd.testing.assert_frame_equal(
         pool_hosts(apart.frame), direct, check_exact=False, rtol=1e-12, check_names=False
     )
+
+
+@pytest.mark.parametrize("hosts", [(), ("db-1", "web-1")])
+def test_view_reads_the_tiers_unless_told_not_to(
+    engine: Engine, stored: list[Any], hosts: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refresh(engine)  # the tier rows of what was written
+    fast = build_view(engine, query(hosts=hosts, interval="30min"))
+    slow = build_view(engine, query(hosts=hosts, interval="30min"), tiers=False)
+    assert fast.frame.attrs["tiers"] == [1800] and fast.frame.attrs["raw_rows"] == 0
+    assert slow.frame.attrs["tiers"] == [] and slow.frame.attrs["raw_rows"] == len(stored)
+    pd.testing.assert_frame_equal(fast.frame, slow.frame, check_exact=False, rtol=1e-12)
+    pd.testing.assert_frame_equal(fast.summary, slow.summary, check_exact=False, rtol=1e-12)
+    assert fast.gaps == slow.gaps == [Gap(GAP[0], GAP[1], "db-1")]
+    # The explorer's switch (the baseline of benchmarks/bench_explorer.py)
+    monkeypatch.delenv(TIERS_ENV, raising=False)
+    assert tiers_on()
+    monkeypatch.setenv(TIERS_ENV, " OFF ")
+    assert not tiers_on()
+    monkeypatch.setenv(TIERS_ENV, "on")
+    assert tiers_on()
 
 
 @pytest.mark.parametrize("hosts", [(), ("db-1", "web-1")])

@@ -178,6 +178,83 @@ def test_login_page_warms_the_first_views_caches(
     assert len(elements(at, "vega_lite_chart")) == len(default.metrics) and not at.exception
 
 
+def _views_built(monkeypatch: pytest.MonkeyPatch) -> list[ViewQuery]:
+    """The queries whose view, then charts, the page computes from now on (the real
+    build_view and view_charts run): each query once per computation of either."""
+    built: list[ViewQuery] = []
+    real_view, real_charts = page.build_view, page.view_charts
+
+    def view(source: Any, query: ViewQuery, **kwargs: Any) -> Any:
+        built.append(query)
+        return real_view(source, query, **kwargs)
+
+    def charts(view: Any, aggregate: str, per: Any) -> Any:
+        built.append(view.query)
+        return real_charts(view, aggregate, per)
+
+    monkeypatch.setattr(page, "build_view", view)
+    monkeypatch.setattr(page, "view_charts", charts)
+    return built
+
+
+@pytest.mark.parametrize(
+    ("link", "ahead"),
+    [
+        ({}, True),  # no link: the default view
+        ({"range": "custom", "from": "TODAY-1", "to": "TODAY"}, True),
+        (
+            {"range": "7d", "host": "web-1", "metric": ["memory.used_bytes", "no.such"],
+             "interval": "1h", "lines": "pooled"},
+            True,
+        ),
+        ({"range": "custom", "from": "TODAY-2", "to": "TODAY", "host": ["db-1", "web-1"]}, True),
+        ({"range": "custom", "from": "TODAY-40", "to": "TODAY"}, False),  # too long to read ahead
+    ],
+)  # fmt: skip
+def test_login_page_reads_the_linked_view_ahead(
+    filled_url: str, monkeypatch: pytest.MonkeyPatch, link: dict[str, Any], ahead: bool
+) -> None:
+    # A link opens its view after login; the login page reads that view while the form
+    # waits (not the default one), so the click only draws it; a longer one is read after.
+    today = datetime.now(UTC).date()
+    params = {
+        key: [v.replace("TODAY", str(today)) for v in value] if isinstance(value, list)
+        else value if "TODAY" not in value
+        else str(today - timedelta(days=int(value.partition("-")[2] or 0)))
+        for key, value in link.items()
+    }  # fmt: skip
+    built = _views_built(monkeypatch)
+    monkeypatch.setenv("METRICS_TOOLKIT_DATABASE_URL", filled_url)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params = params
+    at.run()
+    lock = page.warm_up_lock()
+    assert lock.acquire(timeout=TIMEOUT), "the warm-up never ended"
+    lock.release()
+    ahead_of_login = list(built)
+    assert len(ahead_of_login) == 2 and ahead_of_login[0] == ahead_of_login[1]  # view, charts
+    log_in(at)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert elements(at, "vega_lite_chart")
+    after_login = built[len(ahead_of_login) :]
+    shown = after_login[-1] if after_login else ahead_of_login[0]
+    if ahead:  # the page's view and charts are those read ahead: nothing left to compute
+        assert after_login == [], (ahead_of_login, after_login)
+    else:  # the default view was read ahead; the link's after the click
+        assert ahead_of_login[0].end - ahead_of_login[0].start == timedelta(hours=24)
+        assert after_login == [shown, shown] and shown.end - shown.start > page.WARM_UP_SPAN
+    at.run()  # a rerun (any widget touched) draws the same charts: none made again
+    assert built[len(ahead_of_login) + len(after_login) :] == []
+    if "from" in params:
+        assert shown.start == datetime.fromisoformat(params["from"]).replace(tzinfo=UTC)
+    if "host" in link:
+        hosts = link["host"] if isinstance(link["host"], list) else [link["host"]]
+        assert shown.hosts == tuple(hosts)
+    if "metric" in link:
+        assert shown.metrics == ("memory.used_bytes",) and shown.interval == "1h"
+        assert shown.pooled is True
+
+
 def test_login_success_shows_charts_and_records_last_login(
     filled_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

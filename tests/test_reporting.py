@@ -24,6 +24,7 @@ from metrics_toolkit.reporting.units import (
     format_duration,
     format_rate,
     format_value,
+    format_values,
 )
 from metrics_toolkit.store.threshold_rules import ThresholdRule, parse_rules
 
@@ -50,6 +51,8 @@ T0 = datetime(2026, 1, 5, tzinfo=UTC)
 )
 def test_values_are_formatted_for_people(value: float | None, unit: str, text: str) -> None:
     assert format_value(value, unit) == text
+    if value is not None:  # many at once (chart tooltips): the same text
+        assert format_values([float(value), float(value)], unit) == [text, text]
 
 
 def test_prefixes_never_show_four_digits() -> None:

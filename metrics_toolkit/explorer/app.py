@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,20 +36,28 @@ from metrics_toolkit.explorer.auth import (
     attempt_login,
     users_exist,
 )
-from metrics_toolkit.explorer.charts import chart_data, chart_groups, chart_spec, shown_title
+from metrics_toolkit.explorer.charts import Chart, view_charts
 from metrics_toolkit.explorer.connection import (
     DATABASE_ERRORS,
     database_label,
     database_url,
     open_database,
+    tiers_on,
 )
 from metrics_toolkit.explorer.downloads import to_csv_bytes, to_parquet_bytes
-from metrics_toolkit.explorer.links import DEFAULTS, LINES, PER, POOLED, from_params, to_params
+from metrics_toolkit.explorer.links import (
+    DEFAULTS,
+    LINES,
+    PER,
+    POOLED,
+    from_params,
+    linked_view,
+    to_params,
+)
 from metrics_toolkit.explorer.markup import escape_markdown
 from metrics_toolkit.explorer.query import (
     AGGREGATES,
     AUTO,
-    BAND,
     CUSTOM,
     P95,
     PRESETS,
@@ -127,7 +135,7 @@ def metric_infos(_engine: Engine, url: str, host: str | None) -> list[MetricInfo
 @st.cache_data(ttl=300, show_spinner="Loading metrics…")
 def view_of(_engine: Engine, url: str, query: ViewQuery) -> View:
     """The buckets, gaps and summary of a view, without percentiles (drawn first)."""
-    return build_view(_engine, query, percentiles=False)
+    return build_view(_engine, query, percentiles=False, tiers=tiers_on())
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -136,7 +144,18 @@ def percentiles_of(_engine: Engine, url: str, query: ViewQuery) -> View:
     return with_percentiles(_engine, view_of(_engine, url, query))
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def charts_of(_engine: Engine, url: str, query: ViewQuery, aggregate: str, per: str) -> list[Chart]:
+    """The charts of a view, lines showing ``aggregate``, one per metric or ``per`` area
+    (formatted tooltips for every bucket: kept, not made again at every rerun)."""
+    view = percentiles_of(_engine, url, query) if aggregate == P95 else view_of(_engine, url, query)
+    return view_charts(view, aggregate, "area" if per == "area" else "metric")
+
+
 WARM_UP_THREAD = "explorer-warm-up"
+#: The longest view a link makes the login page read ahead (the longest preset, 30 days,
+#: and a day): a longer one is read once the user has logged in.
+WARM_UP_SPAN = timedelta(days=31)
 
 
 class _QuietWarmUp(logging.Filter):
@@ -156,15 +175,19 @@ def warm_up_lock() -> threading.Lock:
     return threading.Lock()
 
 
-def warm_up(engine: Engine, url: str) -> None:
-    """While the login form waits for a user, read what the default view needs.
+def warm_up(engine: Engine, url: str, linked: Mapping[str, Any]) -> None:
+    """While the login form waits for a user, read what the first view needs.
 
-    The time span, the metric list (documents decoded in Python), the hosts of the default
-    range and the default view's buckets (the sidebar untouched: all hosts, one line each,
-    the headline metrics, auto width), into the caches above, in a background thread:
-    nothing is shown before login, and the caches keep a warm-up to one per TTL whatever
-    the number of login pages served. A failure is left for the page to report when it
-    reads the same. The percentiles are not read: the page does it after the charts.
+    The time span, the metric list (documents decoded in Python), the hosts of the range,
+    the view's buckets and its charts, into the caches above, in a background thread. The
+    view is
+    the one the page opens after login: the link's (``linked``: its query string read by
+    :func:`~metrics_toolkit.explorer.links.from_params`) when it spans at most
+    :data:`WARM_UP_SPAN`, else the default view (the sidebar untouched: all hosts, one
+    line each, the headline metrics, auto width). Nothing is shown before login, one
+    warm-up runs at a time, and the caches keep it to one per view and TTL whatever the
+    number of login pages served. A failure is left for the page to report when it reads
+    the same. The percentiles are not read: the page does it after the charts.
     """
     lock = warm_up_lock()
     if not lock.acquire(blocking=False):
@@ -173,15 +196,22 @@ def warm_up(engine: Engine, url: str) -> None:
     def run() -> None:
         try:
             with suppress(Exception):  # not cached: the page meets it again and shows it
-                if span_of(engine, url) is None:
+                span = span_of(engine, url)
+                if span is None:
                     return
-                infos = metric_infos(engine, url, None)
-                start, end = resolve_range(DEFAULTS["range"])
-                hosts_of(engine, url, start, end)
-                metrics = tuple(default_metrics(infos))
-                if metrics:  # the query the sidebar makes from its defaults
-                    pooled = DEFAULTS["lines"] == POOLED
-                    view_of(engine, url, ViewQuery(start, end, metrics, (), AUTO, pooled=pooled))
+                hosts = list(linked.get("hosts", ()))
+                infos = metric_infos(engine, url, hosts[0] if len(hosts) == 1 else None)
+                query = linked_view(linked, span[1].date(), infos)
+                if query is not None and query.end - query.start > WARM_UP_SPAN:
+                    infos = metric_infos(engine, url, None)
+                    query = linked_view({}, span[1].date(), infos)  # the default view
+                if query is not None:  # the queries the sidebar makes, and the charts
+                    hosts_of(engine, url, query.start, query.end)
+                    view_of(engine, url, query)
+                    aggregate = str(linked.get("aggregate", DEFAULTS["aggregate"]))
+                    if aggregate != P95:  # p95 reads raw samples: only once logged in
+                        per = str(linked.get("per", DEFAULTS["per"]))
+                        charts_of(engine, url, query, aggregate, per)
         finally:
             lock.release()
 
@@ -309,7 +339,7 @@ def login_gate(engine: Engine, url: str, label: str) -> Account:
         st.code("metrics-toolkit users add NAME", language="bash")
         st.caption(f"Database: {escape_markdown(label)}")
         st.stop()
-    warm_up(engine, url)
+    warm_up(engine, url, from_params(st.query_params.get_all))
     form_column = st.columns([2, 3])[0]  # a form as wide as the page looks odd
     with form_column.form("login"):
         st.caption("Log in to see the metrics.")
@@ -457,7 +487,7 @@ def explorer_page(engine: Engine, url: str, label: str) -> None:
         with shown_errors("Cannot compute the percentiles", label):
             view = percentiles_of(engine, url, query)
     coverage_notes(view)
-    draw_charts(view)
+    draw_charts(engine, url, query)
     # The charts are on their way to the browser: read the raw samples for the p95 now.
     with shown_errors("Cannot compute the percentiles", label):
         view = percentiles_of(engine, url, query)
@@ -498,30 +528,15 @@ def coverage_notes(view: View) -> None:
         st.info(f"{view.p95_reason} The charts show the mean instead.")
 
 
-def draw_charts(view: View) -> None:
+def draw_charts(engine: Engine, url: str, query: ViewQuery) -> None:
     aggregate = str(st.session_state.get("aggregate", AGGREGATES[0]))
-    per = st.session_state.get("per", "metric")
-    groups = chart_groups(view.query.metrics, "area" if per == "area" else "metric")
-    columns = st.columns(2) if len(groups) > 1 else [st.container()]
-    for number, group in enumerate(groups):
-        data, scale = chart_data(view, group, aggregate)
-        series = [str(s) for s in data["series"].unique()]
-        spec = chart_spec(
-            y_title=scale.label or "value",
-            start=view.query.start,
-            end=view.query.end,
-            gaps=view.gaps,
-            rolled_up=view.rolled_up,
-            band=aggregate == BAND,
-            legend=len(series) > 1,
-            series=series,
-            shown=shown_title(view, group, aggregate),
-            several_metrics=len(group.metrics) > 1,
-        )
+    charts = charts_of(engine, url, query, aggregate, str(st.session_state.get("per", PER[0])))
+    columns = st.columns(2) if len(charts) > 1 else [st.container()]
+    for number, chart in enumerate(charts):
         with columns[number % len(columns)]:
             # The human label as the title; the path and its description on hover.
-            st.markdown(f"**{escape_markdown(group.title)}**", help=group.details)
-            st.vega_lite_chart(data, spec, width="stretch")
+            st.markdown(f"**{escape_markdown(chart.group.title)}**", help=chart.group.details)
+            st.vega_lite_chart(chart.data, chart.spec, width="stretch")
 
 
 def summary_table(view: View) -> None:

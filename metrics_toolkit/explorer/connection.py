@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -20,6 +21,11 @@ DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.Error,
     sqlite3.Error,
 )
+
+#: ``off`` here makes every view read the snapshots of its range, never the rollup tiers
+#: (the same numbers, slower): the baseline of ``benchmarks/bench_explorer.py``, and a way
+#: around tiers in doubt.
+TIERS_ENV = "METRICS_TOOLKIT_EXPLORER_TIERS"
 
 
 def database_url(url: str | None = None) -> str:
@@ -62,3 +68,9 @@ def open_database(url: str | None = None) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def tiers_on() -> bool:
+    """Whether the explorer's views read the rollup tiers: yes unless :data:`TIERS_ENV` is
+    ``off``."""
+    return os.environ.get(TIERS_ENV, "").strip().lower() != "off"

@@ -14,7 +14,7 @@ sidebar keeps its default for them. The login itself never travels in the URL.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from metrics_toolkit.errors import InvalidInterval
@@ -24,8 +24,12 @@ from metrics_toolkit.explorer.query import (
     CUSTOM,
     DEFAULT_RANGE,
     RANGE_CHOICES,
+    ViewQuery,
+    default_metrics,
     normalize_interval,
+    resolve_range,
 )
+from metrics_toolkit.frames.contract import MetricInfo
 
 PER_HOST = "per host"
 POOLED = "pooled"
@@ -111,6 +115,39 @@ def from_params(get_all: Callable[[str], list[str]]) -> dict[str, Any]:
     if pages and pages[-1].lower() in PAGES:
         state["page"] = pages[-1].lower()
     return state
+
+
+def linked_view(
+    state: Mapping[str, Any],
+    last_day: date,
+    infos: Sequence[MetricInfo],
+    *,
+    now: datetime | None = None,
+) -> ViewQuery | None:
+    """The view the explorer opens after login for a link's ``state`` (:func:`from_params`;
+    empty: no link), as the sidebar's first run makes it: the link's values, else the
+    defaults. ``last_day`` is the newest snapshot's day (a custom range without days
+    shows the week ending there), ``infos`` the metrics the sidebar lists (those of the one
+    host the link names, else of all hosts); None when there is no metric to show.
+    """
+    choice = str(state.get("range", DEFAULTS["range"]))
+    days = state.get("days")
+    custom = None
+    if choice == CUSTOM:
+        custom = days if days is not None else (last_day - timedelta(days=6), last_day)
+    start, end = resolve_range(choice, custom=custom, now=now)
+    present = {info.path for info in infos}
+    metrics = [m for m in state.get("metrics", ()) if m in present] or default_metrics(infos)
+    if not metrics:
+        return None
+    return ViewQuery(
+        start,
+        end,
+        tuple(metrics),
+        tuple(state.get("hosts", ())),
+        str(state.get("interval", DEFAULTS["interval"])),
+        pooled=state.get("lines", DEFAULTS["lines"]) == POOLED,
+    )
 
 
 def _day(values: list[str]) -> date | None:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from metrics_toolkit.reporting.units import format_duration, format_value
+from metrics_toolkit.reporting.units import format_duration, format_value, format_values
 
 _BINARY = (("TiB", 1024.0**4), ("GiB", 1024.0**3), ("MiB", 1024.0**2), ("KiB", 1024.0), ("B", 1.0))
 _DECIMAL_RATE = (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3), ("B/s", 1.0))
@@ -61,4 +61,4 @@ def axis_scale(unit: str, values: Sequence[float] | None = None) -> Scale:
     return Scale(1.0, {"percent": "%", "celsius": "°C", "load": "load", "": ""}.get(unit, unit))
 
 
-__all__ = ["Scale", "axis_scale", "format_duration", "format_value"]
+__all__ = ["Scale", "axis_scale", "format_duration", "format_value", "format_values"]

@@ -95,7 +95,9 @@ def _keep_hosts(frame: pd.DataFrame, hosts: Sequence[str]) -> pd.DataFrame:
     return kept
 
 
-def _load(source: Source, query: ViewQuery, metrics: list[str], interval: str) -> pd.DataFrame:
+def _load(
+    source: Source, query: ViewQuery, metrics: list[str], interval: str, tiers: bool
+) -> pd.DataFrame:
     """Buckets of ``metrics`` with ``(metric, stat)`` columns, kept apart per host.
 
     Hosts stay apart in the database unless the query names one host, so a single query
@@ -112,6 +114,7 @@ def _load(source: Source, query: ViewQuery, metrics: list[str], interval: str) -
         interval=interval,
         stats=stats,
         point_budget=query.point_budget,
+        tiers=tiers,
     )
     if not isinstance(frame.columns, pd.MultiIndex):  # one stat: make it (metric, stat)
         frame.columns = pd.MultiIndex.from_tuples(
@@ -152,7 +155,12 @@ def pool_hosts(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_view(
-    source: Source, query: ViewQuery, *, p95_limit: int = P95_LIMIT, percentiles: bool = True
+    source: Source,
+    query: ViewQuery,
+    *,
+    p95_limit: int = P95_LIMIT,
+    percentiles: bool = True,
+    tiers: bool = True,
 ) -> View:
     """Load the buckets of ``query`` and derive the notes, gaps, p95 and summary.
 
@@ -163,6 +171,8 @@ def build_view(
     ``percentiles=False`` leaves them out (``p95`` None, the summary's p95 NaN, no
     ``p95_reason``): the explorer draws the charts first and adds them with
     :func:`with_percentiles`, the one read of raw samples, while the browser draws.
+    ``tiers=False`` reads the buckets from the snapshots only (``load_frame(tiers=False)``:
+    the same numbers, the rollup tiers left unread).
     """
     gauges = [m for m in query.metrics if catalog.kind_of(m) != "counter"]
     counters = [m for m in query.metrics if catalog.kind_of(m) == "counter"]
@@ -170,7 +180,7 @@ def build_view(
     interval = query.interval
     for group in (gauges, counters):
         if group:
-            part = _load(source, query, group, interval)
+            part = _load(source, query, group, interval, tiers)
             interval = part.attrs.get("interval") or interval  # counters use the same width
             frames.append(part)
     if not frames:
