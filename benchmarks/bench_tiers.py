@@ -733,7 +733,8 @@ def run(args: argparse.Namespace) -> Report:
         f"Rollup tiers and series catalog, {make_url(args.url).database}",
         note=(
             f"{', '.join(METRICS)}; by_host, {'/'.join(STATS)}; each query in a fresh "
-            f"process, median of {args.repeat} interleaved runs; {os.cpu_count()} CPUs shared"
+            f"process, median of {args.repeat} interleaved runs; {os.cpu_count()} CPUs shared, "
+            "load average at the start {:.2f}".format(os.getloadavg()[0])
         ),
     )
     started = time.perf_counter()
