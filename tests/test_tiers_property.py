@@ -54,10 +54,12 @@ class Window:
 
 
 @st.composite
-def windows(draw: st.DrawFn) -> Window:
+def windows(draw: st.DrawFn, *, everything: bool = False) -> Window:
     """A read around the data (which spans ``[T0, T0 + SPAN)``), its ends on the interval's
-    epoch-aligned buckets or anywhere, sometimes open."""
+    epoch-aligned buckets or anywhere, sometimes open; ``everything``: both ends open."""
     interval = draw(st.sampled_from(INTERVALS))
+    if everything:
+        return Window(interval, None, None, draw(st.booleans()))
     step = Interval.parse(interval).timedelta
     around = int((SPAN + timedelta(hours=12)).total_seconds())
     lo = T0 - timedelta(hours=6) + timedelta(seconds=draw(st.integers(0, around)))
@@ -126,13 +128,13 @@ def check_read(engine: Engine, window: Window) -> None:
 
 @pytest.mark.filterwarnings("ignore::metrics_toolkit.frames.contract.MissingDataWarning")
 @settings(
-    max_examples=12,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    first=st.lists(ROW, min_size=5, max_size=40),
-    steps=st.lists(STEP, min_size=1, max_size=7),
+    first=st.lists(ROW, min_size=15, max_size=50),
+    steps=st.lists(STEP, min_size=1, max_size=8),
     data=st.data(),
 )
 def test_tier_reads_equal_the_snapshots_after_every_step(
@@ -147,9 +149,15 @@ def test_tier_reads_equal_the_snapshots_after_every_step(
     archive.mkdir()
     apply_step(engine, archive, ("ingest", first))
     refresh(engine)  # tiers to go stale: every later step changes what they stand for
-    check_read(engine, data.draw(windows(), label="read after the first refresh"))
+
+    def reads(after: str) -> None:
+        # A window anywhere, and everything: a stale tier row anywhere is then read.
+        for everything in (False, True):
+            check_read(engine, data.draw(windows(everything=everything), label=after))
+
+    reads("the first refresh")
     for n, step in enumerate(steps):
         apply_step(engine, archive, step)
-        check_read(engine, data.draw(windows(), label=f"read after step {n} ({step[0]})"))
+        reads(f"step {n} ({step[0]})")
     refresh(engine)
-    check_read(engine, data.draw(windows(), label="read after the last refresh"))
+    reads("the last refresh")

@@ -140,14 +140,19 @@ _policy = st.tuples(
     st.sampled_from(["5min", "30min", "1h", "2h", "1D"]),
     st.integers(0, 36),  # hours after the data's end
 )
+_archive = st.tuples(st.just("archive"), st.integers(0, 36))  # hours after the data's end
+_restore = st.tuples(st.just("restore"), st.integers(0, 2))  # the day
 STEP = st.one_of(
     st.tuples(st.just("ingest"), st.lists(ROW, min_size=1, max_size=25)),
     st.tuples(st.just("late"), st.lists(ROW, min_size=1, max_size=4)),
     st.tuples(st.just("orm"), st.lists(ROW, min_size=1, max_size=4)),
     st.tuples(st.just("delete"), st.tuples(st.sampled_from(HOSTS), _moment, st.integers(1, 30))),
-    st.tuples(st.just("archive"), st.integers(0, 36)),  # hours after the data's end
+    # Twice as likely: a restore changes something only after an archive run.
+    _archive,
+    _archive,
     st.tuples(st.just("retention"), _policy),
-    st.tuples(st.just("restore"), st.integers(0, 2)),
+    _restore,
+    _restore,
     st.tuples(st.just("refresh"), st.just(0)),
 )
 
