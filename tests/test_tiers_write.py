@@ -30,12 +30,12 @@ from metrics_toolkit.store.models import MetricsSnapshot, TierDirty
 from tests.tier_helpers import (
     ROW,
     SPAN,
-    STEP,
     T0,
     apply_step,
     check_invariant,
     make_doc,
     reset,
+    step_sequences,
 )
 
 
@@ -247,7 +247,7 @@ def test_archive_rollups_retention_deletes_and_restores_are_marked(
 )
 @given(
     first=st.lists(ROW, min_size=5, max_size=40),
-    steps=st.lists(STEP, min_size=1, max_size=6),
+    steps=step_sequences(max_size=6),
 )
 def test_every_interleaving_keeps_the_invariant(
     engine: Engine, tmp_path: Path, first: list[Any], steps: list[tuple[str, Any]]
