@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,14 @@ from sqlalchemy.orm import Session
 
 from metrics_toolkit.archive.runner import run_archive
 from metrics_toolkit.archive.tiers import refresh
-from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.frames.tiers import tier_width
 from metrics_toolkit.intervals import as_utc
 from metrics_toolkit.rollup.rule import Row
 from metrics_toolkit.store.ingest import write_snapshots
 from metrics_toolkit.store.models import SNAPSHOT_ROLLUP_SQL, MetricsSnapshot, MetricsTier
 from metrics_toolkit.store.policies import update_policy
+from tests import tier_helpers
+from tests.tier_helpers import snapshots_in
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday, UTC midnight
 GAUGES = ["cpu.usage_percent", "mem.used_mb"]
@@ -65,37 +67,9 @@ def history(
     return rows
 
 
-def read(engine: Engine, **kwargs: Any) -> pd.DataFrame:
-    return load_frame(engine, metrics=kwargs.pop("metrics", GAUGES), **kwargs)
-
-
-def assert_same(engine: Engine, **kwargs: Any) -> pd.DataFrame:
-    """The tier path equals the snapshot path and the pandas rule; returns the tier frame."""
-    tiered = read(engine, **kwargs)
-    plain = read(engine, tiers=False, **kwargs)
-    reference = read(engine, tiers=False, **{**kwargs, "method": "pandas"})
-    pd.testing.assert_frame_equal(tiered, plain, check_exact=False, rtol=1e-9, atol=1e-9)
-    # the SQL and pandas paths label hosts with different string dtypes (as before tiers)
-    pd.testing.assert_frame_equal(
-        tiered, reference, check_exact=False, rtol=1e-9, atol=1e-9, check_index_type=False
-    )
-    for other in (plain, reference):
-        assert tiered.attrs["stored_intervals"] == other.attrs["stored_intervals"]
-        assert tiered.attrs["notes"] == other.attrs["notes"]
-    assert plain.attrs["tiers"] == [] and reference.attrs["tiers"] == []
-    return tiered
-
-
-def snapshots_in(engine: Engine, start: datetime, end: datetime) -> int:
-    with Session(engine) as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(MetricsSnapshot)
-                .where(MetricsSnapshot.timestamp >= start, MetricsSnapshot.timestamp < end)
-            )
-            or 0
-        )
+# The shared comparison, on this module's gauges unless a test names other metrics.
+read = partial(tier_helpers.read, metrics=GAUGES)
+assert_same = partial(tier_helpers.assert_same, metrics=GAUGES)
 
 
 HOSTS = ["db-1", "web-1", "web-2"]
