@@ -85,6 +85,22 @@ def test_orm_inserts_updates_and_deletes_are_marked(engine: Engine) -> None:
     refresh(engine)
     with engine.connect() as connection:
         assert check_invariant(connection, clean=True) > 0
+    # A deletion alone (nothing else written that day) marks its host and day.
+    with Session(engine) as session, session.begin():
+        victim = session.scalars(
+            select(MetricsSnapshot)
+            .where(MetricsSnapshot.timestamp < T0 + timedelta(days=1))
+            .order_by(MetricsSnapshot.id)
+        ).first()
+        assert victim is not None
+        host = victim.metric_data["host"]
+        session.delete(victim)
+    assert [(mt, h) for mt, h, _ in _dirty(engine)] == [("aggregated", host)]
+    with engine.connect() as connection:
+        check_invariant(connection)
+    refresh(engine)
+    with engine.connect() as connection:
+        assert check_invariant(connection, clean=True) > 0
 
 
 def test_a_writer_committing_while_refresh_runs_leaves_its_entry(engine: Engine) -> None:
