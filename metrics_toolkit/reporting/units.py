@@ -105,12 +105,12 @@ def format_value(value: float | None, unit: str) -> str:
     return _formatter(unit)(float(value))
 
 
-def format_values(values: Iterable[float], unit: str) -> list[str]:
-    """:func:`format_value` of each float of ``values`` (all in ``unit``; NaN is missing):
-    the unit's formatter is chosen once, so a chart's thousands of tooltip numbers cost a
-    loop rather than a dispatch each."""
+def format_values(values: Iterable[float | None], unit: str) -> list[str]:
+    """:func:`format_value` of each of ``values`` (all in ``unit``): the unit's formatter
+    is chosen once, so a chart's thousands of tooltip numbers cost a loop rather than a
+    dispatch each."""
     formatter = _formatter(unit)
-    return [MISSING if v != v else formatter(v) for v in values]  # v != v: NaN
+    return [MISSING if _missing(v) else formatter(float(v)) for v in values]  # type: ignore[arg-type]
 
 
 def _formatter(unit: str) -> Callable[[float], str]:
