@@ -240,6 +240,12 @@ def replicate_dataset(
             f"to_jsonb({name.format(host='t.host')})) "
             f"FROM metrics_tiers AS t {copies_sql}",  # as stored (sorting 20 kB rows spills)
         ),
+        "metrics_tier_blocks": (
+            "width_seconds, metric_type, path, day, host, counts, sums, mins, maxes",
+            f"SELECT b.width_seconds, b.metric_type, b.path, b.day, {name.format(host='b.host')}, "
+            "b.counts, b.sums, b.mins, b.maxes "
+            f"FROM metrics_tier_blocks AS b {copies_sql}",
+        ),
         "metrics_series": (
             "metric_type, host, first_seen, last_seen",
             f"SELECT c.metric_type, {name.format(host='c.host')}, c.first_seen, c.last_seen "
@@ -297,10 +303,14 @@ def _copy_into_sqlite(
     from sqlalchemy import insert
 
     from metrics_toolkit.store.ingest import _encode_json
-    from metrics_toolkit.store.models import MetricsSeries, MetricsTier
+    from metrics_toolkit.store.models import MetricsSeries, MetricsTier, TierBlock
     from metrics_toolkit.store.sqltypes import sqlite_timestamp
 
-    models = {"metrics_tiers": MetricsTier, "metrics_series": MetricsSeries}
+    models = {
+        "metrics_tiers": MetricsTier,
+        "metrics_tier_blocks": TierBlock,
+        "metrics_series": MetricsSeries,
+    }
     rows: dict[str, int] = {}
     with engine.begin() as connection:
         for table, (columns, query) in tables.items():
@@ -526,8 +536,9 @@ def view_figures(url: str, repeat: int, scratch: str) -> dict[str, dict[str, Any
 
 
 def storage(engine: Engine) -> dict[str, Any]:
-    """Bytes of metrics_snapshots and metrics_tiers (with indexes), tiers split per width."""
-    out: dict[str, Any] = {"snapshots": 0, "tiers": None, "widths": {}}
+    """Bytes of metrics_snapshots, metrics_tiers and metrics_tier_blocks (with indexes),
+    tiers split per width."""
+    out: dict[str, Any] = {"snapshots": 0, "tiers": None, "blocks": 0, "widths": {}}
     share = "sum(pg_column_size(t.*))"
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
@@ -542,6 +553,8 @@ def storage(engine: Engine) -> dict[str, Any]:
             out["snapshots"] = size("metrics_snapshots")
             if _has_table(engine, "metrics_tiers"):
                 out["tiers"] = size("metrics_tiers")
+            if _has_table(engine, "metrics_tier_blocks"):
+                out["blocks"] = size("metrics_tier_blocks")
         else:
             pages: dict[str, int] = dict(
                 connection.execute(
@@ -554,6 +567,8 @@ def storage(engine: Engine) -> dict[str, Any]:
             out["snapshots"] = int(pages.get("metrics_snapshots", 0))
             if "metrics_tiers" in pages:
                 out["tiers"] = int(pages["metrics_tiers"])
+            if "metrics_tier_blocks" in pages:
+                out["blocks"] = int(pages["metrics_tier_blocks"])
                 share = "sum(length(metric_data) + 40)"
         if out["tiers"] is not None:
             parts = connection.execute(
@@ -784,12 +799,18 @@ def run(args: argparse.Namespace) -> Report:
     else:
         factor, note = _storage_scale(sizes)
         report.add(
-            "metrics_tiers size (+ indexes)",
-            _mb(sizes["tiers"] * factor),
+            "tier storage: metrics_tiers + metrics_tier_blocks (+ indexes)",
+            _mb((sizes["tiers"] + sizes["blocks"]) * factor),
             "MB",
             baseline=("metrics_snapshots (+ indexes)", _mb(sizes["snapshots"])),
             max_ratio=0.25,
             note=note,
+        )
+        report.add(
+            "  metrics_tier_blocks",
+            _mb(sizes["blocks"] * factor),
+            "MB",
+            baseline=("metrics_snapshots", _mb(sizes["snapshots"])),
         )
         for width, part in sizes["widths"].items():
             report.add(

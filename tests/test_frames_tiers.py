@@ -422,3 +422,49 @@ def test_migration_0007_brings_the_2h_width(refreshed: Engine) -> None:
                 text("SELECT DISTINCT pg_column_compression(metric_data) FROM metrics_tiers")
             ).scalars()
             assert set(methods) <= {"lz4", None}  # None: a document stored uncompressed
+
+
+def test_views_read_the_blocks_not_the_documents(refreshed: Engine) -> None:
+    """count/sum/min/max/mean come from the tier blocks (a leaf's blocks removed: its tier
+    buckets are empty, the other leaf's are whole); first/last read the documents."""
+    full = assert_same(refreshed, start=T0, end=END, interval="1h", stats=VIEW)
+    with refreshed.begin() as connection:
+        gone = connection.execute(
+            text("DELETE FROM metrics_tier_blocks WHERE path = 'cpu.usage_percent'")
+        ).rowcount
+    assert gone > 0
+    holed = read(refreshed, start=T0, end=END, interval="1h", stats=VIEW)
+    assert holed.attrs["tiers"] == [3600] and holed.attrs["raw_rows"] == 0
+    assert (holed["cpu.usage_percent", "count"] == 0).all()
+    assert holed["cpu.usage_percent", "mean"].isna().all()
+    pd.testing.assert_series_equal(holed["mem.used_mb", "mean"], full["mem.used_mb", "mean"])
+    edges = assert_same(refreshed, start=T0, end=END, interval="1h", stats=("first", "last"))
+    assert edges.attrs["tiers"] == [3600] and edges.attrs["raw_rows"] == 0
+
+
+def test_migration_0008_brings_the_blocks(refreshed: Engine) -> None:
+    """A database refreshed before 0008 has no blocks: the upgrade marks every day of its
+    tiers whole, the refresh makes the blocks, and until then views read the snapshots."""
+    from metrics_toolkit.store import migrate
+
+    migrate.downgrade(refreshed, "0007")
+    with refreshed.connect() as connection:
+        assert not connection.dialect.has_table(connection, "metrics_tier_blocks")
+    migrate.upgrade(refreshed)
+    with refreshed.connect() as connection:
+        marked = connection.execute(text("SELECT day, first_ts, last_ts FROM metrics_tier_dirty"))
+        assert len(marked.all()) == 2 * len(HOSTS)
+        blocks = connection.execute(text("SELECT count(*) FROM metrics_tier_blocks")).scalar()
+        assert blocks == 0
+    during = assert_same(refreshed, start=T0, end=END, interval="2h", stats=VIEW)
+    assert during.attrs["raw_rows"] == snapshots_in(refreshed, T0, END)
+    refresh(refreshed)
+    after = assert_same(refreshed, start=T0, end=END, interval="2h", stats=VIEW)
+    assert after.attrs["tiers"] == [7200] and after.attrs["raw_rows"] == 0
+    with refreshed.connect() as connection:
+        assert tier_helpers.check_invariant(connection, clean=True) > 0  # blocks checked too
+        if refreshed.dialect.name == "postgresql":
+            methods = connection.execute(
+                text("SELECT DISTINCT pg_column_compression(sums) FROM metrics_tier_blocks")
+            ).scalars()
+            assert set(methods) <= {"lz4", None}  # None: an array stored uncompressed

@@ -2,7 +2,8 @@
 
 - The write side's INVARIANT (:func:`check_invariant`): every tier row whose (metric_type,
   host, span) overlaps no log entry equals ``rollup_rows`` of the current snapshots of its
-  bucket (to 1e-9; samples exact).
+  bucket (to 1e-9; samples exact), and the tier blocks hold exactly the statistics of the
+  tier rows, every one (:func:`check_blocks`).
 - Random steps over three days of a few hosts (:data:`STEP`; sequences of them by
   :func:`step_sequences`), applied by :func:`apply_step` after :func:`reset`: bulk ingest,
   late rows, ORM writes and deletions, archive runs (rollups and retention deletes, the
@@ -20,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, func, select
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 from metrics_toolkit.archive.restore import restore
 from metrics_toolkit.archive.runner import run_archive
 from metrics_toolkit.archive.tiers import TIER_WIDTHS, refresh
-from metrics_toolkit.documents import host_of, host_of_any
+from metrics_toolkit.documents import flatten, host_of, host_of_any
 from metrics_toolkit.frames.load import load_frame
 from metrics_toolkit.intervals import Interval, as_utc
 from metrics_toolkit.rollup.rule import rollup_rows
@@ -38,6 +40,7 @@ from metrics_toolkit.store.models import (
     ArchiveRun,
     MetricsSnapshot,
     MetricsTier,
+    TierBlock,
     TierDirty,
 )
 from metrics_toolkit.store.policies import update_policy
@@ -105,7 +108,53 @@ def check_invariant(connection: Connection, *, clean: bool = False) -> int:
             same(doc, rule[key], f"{width} s {key}")
             assert samples == rule[key]["_rollup"]["samples"]
             checked += 1
+        check_blocks(connection, width, stored)
     return checked
+
+
+_BLOCK_STATS = {"count": "counts", "sum": "sums", "min": "mins", "max": "maxes"}
+
+
+def check_blocks(
+    connection: Connection,
+    width: int,
+    stored: dict[tuple[str, str, datetime], tuple[int, dict[str, Any]]],
+) -> None:
+    """The blocks of ``width`` hold each stored tier row's samples and its leaves' count,
+    sum, min and max exactly, and nothing else (NaN where there is no row or value)."""
+    n = 86400 // width
+    expected: dict[tuple[str, str, str, datetime], dict[str, np.ndarray]] = {}
+    for (mt, host, ts), (samples, doc) in stored.items():
+        day = ts.replace(hour=0, minute=0, second=0, microsecond=0)
+        slot = int((ts - day).total_seconds()) // width
+        cells = {("_rollup", "counts"): float(samples)}
+        for stat, column in _BLOCK_STATS.items():
+            for path, value in flatten(doc["_rollup"].get(stat, {})).items():
+                cells[path, column] = value
+        for (path, column), value in cells.items():
+            arrays = expected.setdefault(
+                (mt, host, path, day), {c: np.full(n, np.nan) for c in _BLOCK_STATS.values()}
+            )
+            arrays[column][slot] = value
+    found: dict[tuple[str, str, str, datetime], dict[str, np.ndarray]] = {}
+    columns = [getattr(TierBlock, c) for c in _BLOCK_STATS.values()]
+    rows = connection.execute(
+        select(TierBlock.metric_type, TierBlock.host, TierBlock.path, TierBlock.day, *columns)
+        .where(TierBlock.width_seconds == width)
+    )  # fmt: skip
+    for mt, host, path, day, *data in rows:
+        arrays = {
+            c: np.full(n, np.nan) if blob is None else np.frombuffer(blob, dtype="<f8")
+            for c, blob in zip(_BLOCK_STATS.values(), data, strict=True)
+        }
+        found[mt, host, path, as_utc(day)] = arrays
+    for (mt, host, path, day), arrays in found.items():  # NULL counts: the samples'
+        if path != "_rollup" and np.isnan(arrays["counts"]).all():
+            arrays["counts"] = found[mt, host, "_rollup", day]["counts"]
+    assert sorted(found) == sorted(expected), f"{width} s: blocks of other keys"
+    for key, arrays in expected.items():
+        for column, values in arrays.items():
+            assert np.array_equal(found[key][column], values, equal_nan=True), (width, key, column)
 
 
 def make_doc(host: str, value: float, *, with_mem: bool = True) -> dict[str, Any]:
@@ -116,10 +165,10 @@ def make_doc(host: str, value: float, *, with_mem: bool = True) -> dict[str, Any
 
 
 def reset(engine: Engine) -> None:
-    """No snapshots, tiers, log or archive runs; the policy rolls up to 1 h after a day and
-    deletes after two, archiving first."""
+    """No snapshots, tiers (rows and blocks), log or archive runs; the policy rolls up to
+    1 h after a day and deletes after two, archiving first."""
     with engine.begin() as connection:
-        for table in (ArchiveFile, ArchiveRun, MetricsSnapshot, MetricsTier, TierDirty):
+        for table in (ArchiveFile, ArchiveRun, MetricsSnapshot, MetricsTier, TierBlock, TierDirty):
             connection.execute(delete(table))
     with Session(engine) as session, session.begin():
         update_policy(

@@ -34,6 +34,7 @@ from metrics_toolkit import catalog
 from metrics_toolkit.archive.fast import RawChunk, read_raw_chunk
 from metrics_toolkit.documents import ROLLUP_KEY, host_of, shadowed
 from metrics_toolkit.intervals import Interval, as_utc, bucket_start
+from metrics_toolkit.rollup import blocks
 from metrics_toolkit.rollup.docs import gauge_documents
 from metrics_toolkit.rollup.frame import metrics_of, resample_stats, stats_frame
 from metrics_toolkit.rollup.output import to_snapshot_docs
@@ -313,6 +314,7 @@ def _replace(
                 for ts, mt, doc in docs
             ],
         )
+    blocks.write(connection, width, start, end, docs)
 
 
 def _snapshot_rows(connection: Connection, start: datetime, end: datetime) -> list[Row]:

@@ -49,6 +49,7 @@ from metrics_toolkit.frames.sources import Source, connect
 from metrics_toolkit.frames.tiers import TierPlan, spans_clause, tier_rows
 from metrics_toolkit.frames.tiers import plan as tier_plan
 from metrics_toolkit.intervals import Interval, as_utc
+from metrics_toolkit.rollup import blocks
 from metrics_toolkit.rollup.frame import resample_stats, stats_frame
 from metrics_toolkit.rollup.rule import Row
 from metrics_toolkit.rollup.sql import (
@@ -502,7 +503,7 @@ def _sqlite_fetch(connection: Connection, query: Query) -> pd.DataFrame:
     for name, value in query.params.items():  # stored as text: bind times as stored
         if isinstance(value, datetime):
             statement = statement.bindparams(bindparam(name, type_=UTCDateTime()))
-    rows = connection.execute(statement, query.params).tuples().all()
+    rows = connection.execute(statement, query.params).all()
     # plain tuples: from_records probes each Row's attributes (a sixth of a tier read)
     return pd.DataFrame.from_records([tuple(row) for row in rows], columns=query.columns)
 
@@ -600,6 +601,25 @@ def _tier_bucket_rows(
     query over their union: the readers' merge of rolled-up and raw rows (the law)."""
     sources = [plan.tiers, *plan.raw]
     pg = connection.dialect.name == "postgresql"
+    tiers = blocks.bucket_rows(connection, paths, plan.tiers, width.seconds, sql_stats, by_host)
+    if tiers is not None:
+        # the tier rows' statistics from their blocks (no document read), the snapshots
+        # as any bucketed read takes them, merged by the law
+        parts = [tiers]
+        if pg and len(plan.raw) <= _FAST_SPANS:
+            for raw in plan.raw:
+                parts.append(
+                    _pg_bucket_rows(
+                        connection, paths, raw, width, sql_stats, by_host, mergeable=True
+                    )
+                )
+        elif pg and plan.raw:
+            query = pg_buckets(paths, plan.raw, width.seconds, sql_stats, by_host)
+            parts.append(_pg_fetch(connection, query))
+        elif plan.raw:
+            query = sqlite_buckets(paths, plan.raw, width.seconds, sql_stats, by_host)
+            parts.append(_sqlite_fetch(connection, query))
+        return _merge_bucket_parts(parts, paths, sql_stats)
     if pg and not {"first", "last"} & set(sql_stats) and len(plan.raw) <= _FAST_SPANS:
         # the tier rows carefully, the snapshots the fast way (the tier log's spans can
         # hold many rows: the day being written), merged by the law

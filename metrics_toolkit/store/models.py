@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     event,
@@ -173,6 +174,38 @@ Index(
     MetricsTier.__table__.c.metric_type,
     MetricsTier.__table__.c.timestamp,
 )
+
+
+class TierBlock(Base):
+    """One leaf's tier statistics over one UTC day, as arrays (docs/design.md §9).
+
+    The tier rows of ``width_seconds`` hold every statistic of every leaf in one document;
+    a view asking for a few leaves would decompress them all. A block holds, for one
+    metric_type, host, leaf ``path`` and day, the ``count``, ``sum``, ``min`` and ``max``
+    that those documents' ``_rollup`` maps give the leaf, one slot per tier bucket of the
+    day (``86400 / width_seconds`` slots), as little-endian float64 arrays (NaN: no value).
+    The row of ``path == ""`` holds the buckets' samples in ``counts`` (NaN: no tier row
+    there); a leaf's ``counts`` is NULL when equal to them (the usual case). Written with
+    the tier rows, from the same documents, in the same transaction (``rollup.blocks``).
+    """
+
+    __tablename__ = "metrics_tier_blocks"
+
+    width_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric_type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    day: Mapped[datetime] = mapped_column(primary_key=True)  # the UTC day's start
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    counts: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sums: Mapped[bytes | None] = mapped_column(LargeBinary)
+    mins: Mapped[bytes | None] = mapped_column(LargeBinary)
+    maxes: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    def __repr__(self) -> str:
+        return (
+            f"TierBlock(width_seconds={self.width_seconds!r}, path={self.path!r}, "
+            f"day={self.day!r}, host={self.host!r})"
+        )
 
 
 class TierDirty(Base):
