@@ -47,6 +47,7 @@ COLUMNS = {"count": "counts", "sum": "sums", "min": "mins", "max": "maxes"}
 #: Little-endian float64, whatever the machine.
 _DTYPE = np.dtype("<f8")
 _DAY = timedelta(days=1)
+_BLOCK = TierBlock.__table__.c  # Core columns: an ORM select costs a fresh process to compile
 _MICROS = 1_000_000
 
 
@@ -91,7 +92,7 @@ def write(
                 values[lo:hi] = np.nan
         _fill(arrays, by_day.get(day, ()), day, width, n)
         connection.execute(
-            delete(TierBlock).where(TierBlock.width_seconds == width, TierBlock.day == day)
+            delete(TierBlock).where(_BLOCK.width_seconds == width, _BLOCK.day == day)
         )
         rows = _rows(arrays, width, day)
         if rows:
@@ -107,11 +108,11 @@ _Arrays = dict[tuple[str, str, str], dict[str, np.ndarray]]
 def _read_day(connection: Connection, width: int, day: datetime, n: int) -> _Arrays:
     """The blocks of one width and day, decoded (a leaf's NULL counts: its samples)."""
     stmt = select(
-        TierBlock.metric_type,
-        TierBlock.host,
-        TierBlock.path,
-        *[getattr(TierBlock, c) for c in COLUMNS.values()],
-    ).where(TierBlock.width_seconds == width, TierBlock.day == day)
+        _BLOCK.metric_type,
+        _BLOCK.host,
+        _BLOCK.path,
+        *[getattr(_BLOCK, c) for c in COLUMNS.values()],
+    ).where(_BLOCK.width_seconds == width, _BLOCK.day == day)
     found = connection.execute(stmt).all()
     arrays: _Arrays = {}
     for mt, host, path, *data in sorted(found, key=lambda r: r[2] != SAMPLES):
@@ -199,21 +200,21 @@ def bucket_rows(
     n = slots(width)
     wanted = ["count", *[s for s in COLUMNS if s != "count" and s in stats]]
     stmt = select(
-        TierBlock.path,
-        TierBlock.host,
-        TierBlock.day,
-        *[getattr(TierBlock, COLUMNS[s]) for s in wanted],
+        _BLOCK.path,
+        _BLOCK.host,
+        _BLOCK.day,
+        *[getattr(_BLOCK, COLUMNS[s]) for s in wanted],
     ).where(
-        TierBlock.width_seconds == width,
-        TierBlock.metric_type == filters.metric_type,
-        TierBlock.path.in_([SAMPLES, *paths]),
+        _BLOCK.width_seconds == width,
+        _BLOCK.metric_type == filters.metric_type,
+        _BLOCK.path.in_([SAMPLES, *paths]),
     )
     if filters.start is not None:
-        stmt = stmt.where(TierBlock.day >= bucket_start(filters.start, _DAY))
+        stmt = stmt.where(_BLOCK.day >= bucket_start(filters.start, _DAY))
     if filters.end is not None:
-        stmt = stmt.where(TierBlock.day < filters.end)
+        stmt = stmt.where(_BLOCK.day < filters.end)
     if filters.host is not None:
-        stmt = stmt.where(TierBlock.host == filters.host)
+        stmt = stmt.where(_BLOCK.host == filters.host)
     found = connection.execute(stmt).all()
     keys = sorted({(host, as_utc(day)) for path, host, day, *_ in found if path == SAMPLES})
     at = {key: k for k, key in enumerate(keys)}
