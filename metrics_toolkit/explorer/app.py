@@ -183,15 +183,20 @@ def warm_up(engine: Engine, url: str, linked: Mapping[str, Any]) -> None:
     view is
     the one the page opens after login: the link's (``linked``: its query string read by
     :func:`~metrics_toolkit.explorer.links.from_params`) when it spans at most
-    :data:`WARM_UP_SPAN`, else the default view (the sidebar untouched: all hosts, one
-    line each, the headline metrics, auto width). Nothing is shown before login, one
-    warm-up runs at a time, and the caches keep it to one per view and TTL whatever the
-    number of login pages served. A failure is left for the page to report when it reads
-    the same. The percentiles are not read: the page does it after the charts.
+    :data:`WARM_UP_SPAN` and views read the rollup tiers, else the default view (the
+    sidebar untouched: all hosts, one line each, the headline metrics, auto width). With
+    the tiers off (:func:`~metrics_toolkit.explorer.connection.tiers_on`) a month's view
+    reads millions of snapshots: a visitor who has not logged in does not choose one.
+    Nothing is shown before login, one warm-up runs at a time, and the caches keep it to
+    one per view and TTL whatever the number of login pages served. A failure is left for
+    the page to report when it reads the same. The percentiles are not read: the page does
+    it after the charts.
     """
     lock = warm_up_lock()
     if not lock.acquire(blocking=False):
         return
+    if not tiers_on():
+        linked = {}
 
     def run() -> None:
         try:
