@@ -95,7 +95,9 @@ def write(
             delete(TierBlock).where(_BLOCK.width_seconds == width, _BLOCK.day == day)
         )
         rows = _rows(arrays, width, day)
-        if rows:
+        if rows and connection.dialect.name == "postgresql":
+            _copy(connection, rows)  # a third of executemany's time
+        elif rows:
             connection.execute(insert(TierBlock), rows)
         written += len(rows)
         day += _DAY
@@ -103,6 +105,15 @@ def write(
 
 
 _Arrays = dict[tuple[str, str, str], dict[str, np.ndarray]]
+_NAMES = ("width_seconds", "metric_type", "host", "path", "day", *COLUMNS.values())
+
+
+def _copy(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    driver: Any = connection.connection.driver_connection
+    statement = f"COPY {TierBlock.__tablename__} ({', '.join(_NAMES)}) FROM STDIN"
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in _NAMES])
 
 
 def _read_day(connection: Connection, width: int, day: datetime, n: int) -> _Arrays:
