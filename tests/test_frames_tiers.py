@@ -317,7 +317,12 @@ def test_property_tiers_equal_the_snapshots(
     by_host: bool,
 ) -> None:
     with engine.begin() as connection:
-        for table in ("metrics_snapshots", "metrics_tiers", "metrics_tier_dirty"):
+        for table in (
+            "metrics_snapshots",
+            "metrics_tiers",
+            "metrics_tier_blocks",
+            "metrics_tier_dirty",
+        ):
             connection.execute(text(f"DELETE FROM {table}"))
     seen: set[tuple[str, datetime]] = set()
     for n, (kind, h, minute, count) in enumerate(steps):

@@ -537,7 +537,8 @@ def _sql_frame(
         )
     if len(raw):
         index = _index(
-            raw["bucket_us"].to_numpy(dtype=np.int64), list(raw["host"]) if by_host else None
+            raw["bucket_us"].to_numpy(dtype=np.int64),
+            raw["host"].to_numpy(dtype=object) if by_host else None,
         )
     else:
         index = empty_index(by_host)
@@ -561,7 +562,7 @@ def _sql_frame(
             else:
                 columns[path, stat] = got[stat]
     frame = shape(columns, paths, stats, index)
-    cells = raw["intervals"] if len(raw) else []
+    cells = raw["intervals"].dropna().unique() if len(raw) else []  # mostly None: one pass
     names = {name for cell in cells if isinstance(cell, str) for name in cell.split(",")}
     if plan is not None:  # the tier rows hide the stored intervals of what they cover
         names |= _stored_intervals(connection, filters)

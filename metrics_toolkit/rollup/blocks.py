@@ -67,6 +67,11 @@ def unpack(data: bytes | None, n: int) -> np.ndarray:
     return np.frombuffer(data, dtype=_DTYPE).astype(np.float64)
 
 
+def _stack(blobs: Sequence[bytes], n: int) -> np.ndarray:
+    """Blobs of ``n`` slots each as one ``(len(blobs), n)`` array."""
+    return np.frombuffer(b"".join(blobs), dtype=_DTYPE).reshape(len(blobs), n)
+
+
 # --------------------------------------------------------------------------------------
 # Writing
 
@@ -236,24 +241,32 @@ def bucket_rows(
     values = {
         (i, stat): np.full((len(keys), n), np.nan) for i in range(len(paths)) for stat in stats
     }
-    counts_missing: list[tuple[int, int]] = []
+    # the blobs of each matrix gathered first, then decoded in one call per matrix
+    gathered: dict[tuple[int, str], tuple[list[int], list[bytes]]] = defaultdict(lambda: ([], []))
     for path, host, day, *data in found:
         k = at.get((host, as_utc(day)))
         if k is None:
             continue
         if path == SAMPLES:
-            samples[k] = unpack(data[0], n)
+            gathered[-1, "count"][0].append(k)
+            gathered[-1, "count"][1].append(data[0])
             continue
         for stat, blob in zip(wanted, data, strict=True):
-            if stat not in stats:
-                continue
+            if stat not in stats or (blob is None and stat != "count"):
+                continue  # not asked for, or no value all day
             for i in column_of[path]:
-                if stat == "count" and blob is None:
-                    counts_missing.append((i, k))
-                else:
-                    values[i, stat][k] = unpack(blob, n)
-    for i, k in counts_missing:  # a leaf's NULL counts are its samples
-        values[i, "count"][k] = samples[k]
+                rows, blobs = gathered[i, stat]
+                rows.append(k)
+                blobs.append(blob)  # None counts: the leaf's are its samples
+    ks, blobs = gathered.pop((-1, "count"), ([], []))
+    samples[ks] = _stack(blobs, n)
+    for (i, stat), (ks, blobs) in gathered.items():
+        if stat == "count":
+            nulls = [k for k, blob in zip(ks, blobs, strict=True) if blob is None]
+            values[i, stat][nulls] = samples[nulls]
+            ks = [k for k, blob in zip(ks, blobs, strict=True) if blob is not None]
+            blobs = [blob for blob in blobs if blob is not None]
+        values[i, stat][ks] = _stack(blobs, n)
     return _aggregate(keys, samples, values, filters, width, width_seconds, stats, by_host)
 
 
