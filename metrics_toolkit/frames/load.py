@@ -598,14 +598,18 @@ def _tier_bucket_rows(
     sql_stats: list[str],
     by_host: bool,
 ) -> pd.DataFrame:
-    """Bucket aggregates of the plan's valid tier rows and the snapshots it reads, in one
-    query over their union: the readers' merge of rolled-up and raw rows (the law)."""
-    sources = [plan.tiers, *plan.raw]
+    """Bucket aggregates of the plan's valid tier rows and the snapshots it reads, merged
+    by the law (docs/design.md §9).
+
+    count/sum/min/max (and so mean): the tier rows' statistics from their blocks (no
+    document read), the snapshots as any bucketed read takes them (on PostgreSQL up to
+    :data:`_FAST_SPANS` spans the fast way: the tier log's spans can hold many rows, the
+    day being written), the parts merged by ``POOL_LAW``. first/last: one query over the
+    union of tier documents and snapshots, which orders samples by time in the database.
+    """
     pg = connection.dialect.name == "postgresql"
     tiers = blocks.bucket_rows(connection, paths, plan.tiers, width.seconds, sql_stats, by_host)
     if tiers is not None:
-        # the tier rows' statistics from their blocks (no document read), the snapshots
-        # as any bucketed read takes them, merged by the law
         parts = [tiers]
         if pg and len(plan.raw) <= _FAST_SPANS:
             for raw in plan.raw:
@@ -621,16 +625,7 @@ def _tier_bucket_rows(
             query = sqlite_buckets(paths, plan.raw, width.seconds, sql_stats, by_host)
             parts.append(_sqlite_fetch(connection, query))
         return _merge_bucket_parts(parts, paths, sql_stats)
-    if pg and not {"first", "last"} & set(sql_stats) and len(plan.raw) <= _FAST_SPANS:
-        # the tier rows carefully, the snapshots the fast way (the tier log's spans can
-        # hold many rows: the day being written), merged by the law
-        tiers = pg_buckets(paths, plan.tiers, width.seconds, sql_stats, by_host)
-        parts = [_pg_fetch(connection, tiers)]
-        for raw in plan.raw:
-            parts.append(
-                _pg_bucket_rows(connection, paths, raw, width, sql_stats, by_host, mergeable=True)
-            )
-        return _merge_bucket_parts(parts, paths, sql_stats)
+    sources = [plan.tiers, *plan.raw]
     if pg:
         return _pg_fetch(connection, pg_buckets(paths, sources, width.seconds, sql_stats, by_host))
     query = sqlite_buckets(paths, sources, width.seconds, sql_stats, by_host)
