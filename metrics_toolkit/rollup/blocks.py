@@ -38,6 +38,7 @@ from metrics_toolkit.intervals import (
 )
 from metrics_toolkit.rollup.rule import Row
 from metrics_toolkit.rollup.sql import Filters
+from metrics_toolkit.rollup.stats import POOL_LAW
 from metrics_toolkit.store.models import TierBlock
 
 #: The path of the samples row (the top-level ``_rollup`` key is never a leaf's path).
@@ -267,7 +268,7 @@ def bucket_rows(
             ks = [k for k, blob in zip(ks, blobs, strict=True) if blob is not None]
             blobs = [blob for blob in blobs if blob is not None]
         values[i, stat][ks] = _stack(blobs, n)
-    return _aggregate(keys, samples, values, filters, width, width_seconds, stats, by_host)
+    return _aggregate(keys, samples, values, filters, width, width_seconds, by_host)
 
 
 def _aggregate(
@@ -277,7 +278,6 @@ def _aggregate(
     filters: Filters,
     width: int,
     width_seconds: int,
-    stats: Sequence[str],
     by_host: bool,
 ) -> pd.DataFrame:
     n = samples.shape[1]
@@ -307,13 +307,14 @@ def _aggregate(
             **{f"m{i}_{stat}": v[rows, cols] for (i, stat), v in values.items()},
         }
     )
-    sums = ["samples", *[f"m{i}_{s}" for (i, s) in values if s in ("count", "sum")]]
+    law = {f"m{i}_{s}": POOL_LAW[s] for (i, s) in values}  # the pooling law, one place
+    sums = ["samples", *[c for c, how in law.items() if how == "sum"]]
     grouped = frame.groupby(["bucket_us", "host"], sort=True)
     merged = pd.concat(
         [
             grouped[sums].sum(min_count=1),  # a sum over no values is missing, not 0
-            grouped[[f"m{i}_min" for (i, s) in values if s == "min"]].min(),
-            grouped[[f"m{i}_max" for (i, s) in values if s == "max"]].max(),
+            grouped[[c for c, how in law.items() if how == "min"]].min(),
+            grouped[[c for c, how in law.items() if how == "max"]].max(),
         ],
         axis=1,
     ).reset_index()
